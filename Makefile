@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make run` (dashboard) and `make test` (whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test browser bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+## run: install (first time only) and start the dashboard on http://localhost:$(PORT)
+run: $(BIN)/.installed
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+## browser: Debian's chromium for the end-to-end browser tests (Playwright drives it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; }
+
+## test: install everything the tests need, then run the whole suite
+test: $(BIN)/.installed browser
+	$(BIN)/python -m pytest
+
+## bench: speed and accuracy figures (uses ../shared/data/plates when present)
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_read.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

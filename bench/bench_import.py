@@ -1,0 +1,47 @@
+"""Import speed on real plate crops: ../shared/data/plates/tr (1,851 JPEGs, median 335x101).
+
+Prints images/s for the whole import (listing, Pillow header check, OpenCV decode, duplicate
+hashing, copying into images/, labels.csv, TFRecords, report). Python, TensorFlow, OpenCV and
+Pillow import time is excluded: they are loaded before the clock starts. Target: >= 500 images/s.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[2] / "shared/data/plates/tr"
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} not found (the shared plate crops are only on the dev machine)")
+        return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2  # noqa: F401  (warm-up: excluded from the timing)
+    import PIL.Image  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    from engine.importer import import_dataset
+
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        started = time.perf_counter()
+        report = import_dataset(DATA, Path(tmp) / "tr")
+        seconds = time.perf_counter() - started
+    images = report["accepted"] + len(report["rejected"]) + len(report["warnings"])
+    print(f"source: {DATA}")
+    print(f"accepted {report['accepted']}, rejected {len(report['rejected'])}, duplicates/warnings {len(report['warnings'])}, "
+          f"skipped {report['skipped']} (train {report['train']}, test {report['test']})")
+    for item in report["rejected"]:
+        print(f"  rejected {item['file']}: {item['reason']}")
+    print(f"import: {images} files in {seconds:.2f} s = {images / seconds:.0f} images/s on {os.cpu_count()} CPU cores "
+          "(excluding Python/TensorFlow import time)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

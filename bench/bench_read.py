@@ -1,0 +1,75 @@
+"""Reading speed: plates/s batched and milliseconds for one plate, end to end from encoded bytes.
+
+    python bench/bench_read.py [--model-dir RUN]
+
+Uses the test plates of ../shared/data/plates/tr when present, else generated sample plates.
+Without --model-dir, a freshly initialised model of the default shape is timed: speed does not
+depend on the weights, only on the shape.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+from common import PLATES, ROOT  # noqa: F401 - sets sys.path
+
+
+def load_images(limit: int) -> tuple[list[bytes], str]:
+    folder = PLATES / "tr"
+    if folder.is_dir():
+        files = sorted(folder.glob("*.jpg"))[:limit]
+        return [f.read_bytes() for f in files], f"{len(files)} real plates from {folder}"
+    import cv2
+
+    from engine.sample import render_plate
+
+    images = [cv2.imencode(".jpg", render_plate(f"34AB{i:04d}", i))[1].tobytes() for i in range(limit)]
+    return images, f"{limit} generated plates (../shared not found)"
+
+
+def make_reader(model_dir: str | None):
+    from engine.reader import PlateReader
+
+    if model_dir:
+        return PlateReader.load(model_dir)
+    from engine.charset import Charset
+    from engine.config import TrainConfig
+    from engine.model import build_model
+
+    cfg = TrainConfig()
+    charset = Charset("0123456789ABCDEFGHIJKLMNOPRSTUVYZ")
+    return PlateReader(build_model(charset.num_chars, 10, cfg.max_height, cfg.max_width), charset)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--count", type=int, default=1000)
+    args = parser.parse_args()
+    images, what = load_images(args.count)
+    images = (images * (args.count // max(len(images), 1) + 1))[: args.count]
+    reader = make_reader(args.model_dir)
+    reader.read(images[:256])  # warm-up: graph tracing
+    reader.read(images[:1])
+
+    t0 = time.perf_counter()
+    reader.read(images, batch_size=256)
+    batched = len(images) / (time.perf_counter() - t0)
+
+    singles = []
+    for image in images[:200]:
+        t = time.perf_counter()
+        reader.read_one(image)
+        singles.append((time.perf_counter() - t) * 1000)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"images: {what}")
+    print(f"batched (256 a batch, decode + preprocess + model): {batched:,.0f} plates/s")
+    print(f"one plate at a time: median {statistics.median(singles):.2f} ms, p95 {sorted(singles)[int(len(singles) * 0.95)]:.2f} ms")
+    print(f"peak memory (max RSS of this process): {peak_mib:,.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Where everything the app writes lives: one data folder, `PLATE_STUDIO_HOME` (default ./data)."""
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UnsafeName(ValueError):
+    """A user-supplied name that would address something outside its folder."""
+
+
+def data_home() -> Path:
+    """The data folder, created on first use."""
+    home = Path(os.environ.get("PLATE_STUDIO_HOME") or PROJECT_ROOT / "data").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def datasets_dir() -> Path:
+    path = data_home() / "datasets"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    path = data_home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def safe_name(name: str, *, max_length: int = 64) -> str:
+    """A folder name made from what a user typed: letters, digits, '-', '_' and '.', never '..'.
+
+    Unicode letters are kept (an operator may name a dataset in their own script); separators,
+    control characters and leading dots are replaced so the result is one harmless path segment.
+    """
+    text = unicodedata.normalize("NFC", str(name)).strip()
+    text = re.sub(r"[^\w.\-]+", "-", text, flags=re.UNICODE)
+    text = re.sub(r"\.{2,}", ".", text).strip(".-_")
+    text = text[:max_length].strip(".-_")
+    if not text:
+        raise UnsafeName(f"{name!r} is not a usable name: use letters, digits, '-' or '_'.")
+    return text
+
+
+def child_path(base: Path, name: str) -> Path:
+    """`base/safe_name(name)`, checked to resolve inside `base`."""
+    base = Path(base).resolve()
+    path = (base / safe_name(name)).resolve()
+    if path.parent != base:
+        raise UnsafeName(f"{name!r} would point outside {base}.")
+    return path

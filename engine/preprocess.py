@@ -1,0 +1,58 @@
+"""Image to model input: grayscale, fit into (height, width) keeping the aspect ratio, pad, standardise.
+
+Training, evaluation, the reader and the bundle all go through `fit_to_box`, so a model sees the
+same kind of input everywhere. Nothing is dropped for being wide: a wide plate is scaled down to fit.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+
+class Placement(NamedTuple):
+    """Where the image sits in the model input, to map attention back to the original image."""
+
+    scale: float  # model pixels per original pixel
+    width: int  # model-input columns holding image (the rest is padding)
+    height: int
+    top: int  # rows of padding above the image
+
+
+def decode_gray(image: bytes | np.ndarray) -> np.ndarray:
+    """Encoded bytes (or an already decoded array) to a 2-D uint8 grayscale image."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if arr is None:
+            raise ValueError("cannot decode image")
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2GRAY if arr.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    return arr
+
+
+def fit_to_box(gray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, Placement]:
+    """Scale to the model height (or less, if the plate is too wide), pad right/top-bottom, standardise."""
+    h, w = gray.shape[:2]
+    scale = min(height / h, width / w)
+    new_w = max(1, min(width, int(round(w * scale))))
+    new_h = max(1, min(height, int(round(h * scale))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(gray, (new_w, new_h), interpolation=interp).astype(np.float32)
+    # per-image standardisation: brightness and contrast of the photo stop mattering
+    mean, std = float(resized.mean()), float(resized.std())
+    resized = (resized - mean) / max(std, 8.0)
+    out = np.zeros((height, width), np.float32)
+    top = (height - new_h) // 2
+    out[top : top + new_h, :new_w] = resized
+    return out[..., None], Placement(scale, new_w, new_h, top)
+
+
+def batch_inputs(grays: list[np.ndarray], height: int, width: int) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+    """Stack model inputs; also return each image's valid width (columns) and placement."""
+    arrays, places = zip(*(fit_to_box(g, height, width) for g in grays)) if grays else ((), ())
+    x = np.stack(arrays) if arrays else np.zeros((0, height, width, 1), np.float32)
+    widths = np.array([p.width for p in places], np.int32)
+    return x, widths, list(places)

@@ -1,0 +1,129 @@
+"""Helpers shared by the dashboard tests (test_runs, test_pages, test_browser).
+
+Nothing here fakes the engine: datasets are made with engine.sample and imported with
+engine.importer, trainings are real `python -m engine train` processes kept tiny.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import time
+import zipfile
+from pathlib import Path
+
+# Small enough for ~20-40 s of training on a shared 2-core machine.
+TINY_TRAINING = {"max_width": 64, "max_height": 32, "max_minutes": 0.5, "num_epoch": 3, "batch_size": 16}
+
+
+def bad_files() -> dict[str, bytes]:
+    """Files the importer must reject, each for a different reason."""
+    return {
+        "notes.txt": b"not a picture",
+        "BROKEN123.jpg": b"\xff\xd8\xff\xe0 this is not really a jpeg",
+        "empty.jpg": b"",
+    }
+
+
+def zip_with_bad_files(sample_zip: Path, out: Path) -> Path:
+    """A copy of `sample_zip` plus a few files that will be rejected."""
+    with zipfile.ZipFile(sample_zip) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        for name, data in bad_files().items():
+            dst.writestr(name, data)
+    return out
+
+
+def plate_jpeg(text: str = "34FK4522", seed: int = 7) -> bytes:
+    import cv2
+    import numpy as np
+
+    from engine.sample import render_plate
+
+    ok, jpg = cv2.imencode(".jpg", render_plate(text, np.random.default_rng(seed)))
+    assert ok
+    return jpg.tobytes()
+
+
+def import_tiny_dataset(sample_zip: Path, name: str = "tiny") -> Path:
+    """Import `sample_zip` into the current PLATE_STUDIO_HOME's datasets/<name>."""
+    from engine.importer import import_dataset
+    from engine.paths import datasets_dir
+
+    out = datasets_dir() / name
+    import_dataset(sample_zip, out, test_fraction=0.25)
+    return out
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.5, message: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    if not predicate():
+        raise AssertionError(message or f"condition not met within {timeout:.0f} s")
+
+
+def wait_for_run_end(run_id: str, timeout: float = 240.0) -> dict:
+    from engine import runs
+
+    wait_until(lambda: not runs.get_run(run_id)["active"], timeout, 1.0,
+               f"run {run_id} did not end within {timeout:.0f} s")
+    return runs.get_run(run_id)
+
+
+def trainer_pids(home: Path) -> list[int]:
+    """Pids of `python -m engine train` processes whose run folder is under `home`."""
+    pids = []
+    runs_root = str((Path(home) / "runs").resolve())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if "engine" in args and "train" in args and any(a.startswith(runs_root) for a in args):
+            pids.append(int(proc.name))
+    return pids
+
+
+def kill_trainers(home: Path, timeout: float = 20.0) -> None:
+    """Stop every trainer this test data folder started (SIGTERM, then SIGKILL)."""
+    pids = trainer_pids(home)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and trainer_pids(home):
+        time.sleep(0.3)
+    for pid in trainer_pids(home):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def zip_is_valid(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        return zf.namelist()
+
+
+def read_status(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}

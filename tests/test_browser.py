@@ -1,0 +1,203 @@
+"""End to end in a real browser: `streamlit run` + Debian's chromium driven by Playwright.
+
+An operator's whole afternoon: upload a zip with good and bad photos, see what was left out, start
+a short training, watch it finish, open the results table and an attention GIF, try the model on a
+new photo, download the model bundle. Screenshots of every page go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import free_port, kill_trainers, plate_jpeg, zip_is_valid, zip_with_bad_files
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("PLATE_STUDIO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"chromium not found at {CHROMIUM} (install it: `make browser` or apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The dashboard on a free port, with its own empty data folder."""
+    home = tmp_path_factory.mktemp("browser_home")
+    port = free_port()
+    env = dict(os.environ, PLATE_STUDIO_HOME=str(home))
+    env.pop("PLATE_STUDIO_PASSWORD", None)
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.close()
+            pytest.fail("streamlit did not start:\n" + (home / "server.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+    try:
+        yield {"url": url, "home": home}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        kill_trainers(home)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    idle(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def idle(page, timeout: float = 120_000) -> None:
+    """Wait until streamlit has finished running the script (no 'running' status widget)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def goto_page(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title, level=1).wait_for()
+    idle(page)
+
+
+def test_operator_flow_upload_train_results_download(server, page, sample_zip: Path, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    url, home = server["url"], server["home"]
+    page.goto(url)
+    page.get_by_role("heading", name="Data", level=1).wait_for()
+    expect(page.get_by_text("No datasets yet")).to_be_visible()
+
+    # 1. Data: upload a zip with 40 good and 3 bad files --------------------------------------------
+    mixed = zip_with_bad_files(sample_zip, tmp_path / "fleet photos.zip")
+    page.locator("input[type=file]").first.set_input_files(str(mixed))
+    name_box = page.get_by_label("Dataset name", exact=True)
+    expect(name_box).to_have_value("fleet-photos", timeout=30_000)
+    idle(page)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Imported 40 photos into 'fleet-photos'. 3 were left out.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Files left out, and why")).to_be_visible()
+    left_out = page.get_by_test_id("stMetric").filter(has_text="Left out")
+    expect(left_out).to_contain_text("3")
+    expect(page.get_by_test_id("stImage").first).to_be_visible()
+    shot(page, "1-data")
+
+    # 2. Train: quick preset, tiny advanced settings; watch it live until it finishes ---------------
+    goto_page(page, "Train")
+    expect(page.get_by_text("fleet-photos")).to_be_visible()
+    page.get_by_text("Advanced settings (aocr flags)").click()
+    for label, value in [("Image width (px)", "64"), ("Image height (px)", "32"), ("Epochs (passes over the photos)", "4"),
+                         ("Batch size (photos per step)", "16"), ("Time budget (minutes)", "0.5")]:
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        idle(page)
+    page.get_by_label("Run name (optional)", exact=True).fill("browser run")
+    page.get_by_label("Run name (optional)", exact=True).press("Enter")
+    idle(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("is training now")).to_be_visible()
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+    page.get_by_text("Epoch", exact=True).first.wait_for()
+    # live: wait for the first epoch to show up in the charts, then screenshot the live panel
+    expect(page.get_by_text(re.compile(r"^[1-9]\d* / 4$"))).to_be_visible(timeout=180_000)
+    page.screenshot(path=str(ARTIFACTS / "2-train-live.png"), full_page=True)
+    expect(page.get_by_text("Finished. See how well it reads on the Results page.")).to_be_visible(timeout=240_000)
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    shot(page, "3-train-finished")
+
+    # 3. Results: headline numbers, table, photo and attention GIF ------------------------------------
+    page.get_by_role("button", name="See results").click()
+    page.get_by_role("heading", name="Results", level=1).wait_for()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Plate accuracy")).to_contain_text("%")
+    expect(page.get_by_text("share of plates read exactly right").first).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    gif = page.get_by_test_id("stImage").filter(has_text="Where the model looks")
+    expect(gif).to_be_visible(timeout=120_000)
+    src = gif.locator("img").get_attribute("src")
+    assert src
+    assert page.request.get(src if src.startswith("http") else url + src).body()[:6] in (b"GIF89a", b"GIF87a")
+    shot(page, "4-results")
+
+    # 4. Try it: a new photo ------------------------------------------------------------------------
+    goto_page(page, "Try it")
+    photo = tmp_path / "34FK4522.jpg"
+    photo.write_bytes(plate_jpeg("34FK4522"))
+    page.locator("input[type=file]").first.set_input_files(str(photo))
+    expect(page.get_by_test_id("stMetric").filter(has_text="Confidence")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stImage").filter(has_text="Where the model looks")).to_be_visible()
+    shot(page, "5-try-it")
+
+    # 5. Runs: history, curves, download the bundle --------------------------------------------------
+    goto_page(page, "Runs")
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    page.get_by_role("button", name="Prepare download").click()
+    download_button = page.get_by_role("button", name=re.compile("Download model bundle"))
+    expect(download_button).to_be_visible(timeout=240_000)
+    with page.expect_download(timeout=120_000) as info:
+        download_button.click()
+    saved = tmp_path / "bundle.zip"
+    info.value.save_as(saved)
+    names = zip_is_valid(saved.read_bytes())
+    assert names, "the bundle zip is empty"
+    shot(page, "6-runs")
+
+    # reload: everything comes back from disk ----------------------------------------------------------
+    page.reload()
+    page.get_by_role("heading", name="Runs", level=1).wait_for()
+    expect(page.get_by_text("browser run").first).to_be_visible()
+    assert not page.get_by_test_id("stException").count()
