@@ -1,6 +1,7 @@
 """Plotly figures for the pages. Each takes plain data (lists of dicts, dicts) and returns a Figure."""
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import pandas as pd
@@ -24,9 +25,11 @@ def _layout(fig: go.Figure, *, title: str | None = None, x: str = "", y: str = "
         xaxis_title=x,
         yaxis_title=y,
         showlegend=legend,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0),
         hovermode="x unified",
     )
+    if legend:
+        fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=70))
     if percent:
         fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     return fig
@@ -43,17 +46,28 @@ def _series(metrics: list[dict], key: str) -> tuple[list, list]:
     return xs, ys
 
 
-def loss_chart(metrics: list[dict], *, height: int = 280) -> go.Figure:
+def _epoch_axis(fig: go.Figure) -> go.Figure:
+    """Whole epochs on the x axis (no 0.5 epoch ticks), about ten ticks at most."""
+    last = 1
+    for trace in fig.data:
+        xs = [x for x in (trace.x or []) if x is not None]
+        if xs:
+            last = max(last, max(xs))
+    fig.update_xaxes(tickmode="linear", tick0=0, dtick=max(1, math.ceil(last / 10)), rangemode="tozero")
+    return fig
+
+
+def loss_chart(metrics: list[dict], *, height: int = 300) -> go.Figure:
     fig = go.Figure()
     xs, ys = _series(metrics, "loss")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="training loss", line=dict(color=ORANGE)))
     vx, vy = _series(metrics, "val_loss")
     if vy:
         fig.add_trace(go.Scatter(x=vx, y=vy, mode="lines+markers", name="validation loss", line=dict(color=GREY)))
-    return _layout(fig, title="Loss (lower is better)", x="epoch", y="loss", height=height)
+    return _epoch_axis(_layout(fig, title="Loss (lower is better)", x="epoch", y="loss", height=height))
 
 
-def accuracy_chart(metrics: list[dict], *, height: int = 280, title: str = "Accuracy per epoch") -> go.Figure:
+def accuracy_chart(metrics: list[dict], *, height: int = 300, title: str = "Accuracy per epoch") -> go.Figure:
     fig = go.Figure()
     for key, name, color, dash in (
         ("val_plate_accuracy", "validation: whole plates", BLUE, None),
@@ -63,7 +77,7 @@ def accuracy_chart(metrics: list[dict], *, height: int = 280, title: str = "Accu
         xs, ys = _series(metrics, key)
         if ys:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name, line=dict(color=color, dash=dash)))
-    return _layout(fig, title=title, x="epoch", y="share correct", height=height, percent=True)
+    return _epoch_axis(_layout(fig, title=title, x="epoch", y="share correct", height=height, percent=True))
 
 
 def overlay_chart(curves: dict[str, list[dict]], key: str = "val_plate_accuracy", *, height: int = 360) -> go.Figure:
@@ -74,8 +88,8 @@ def overlay_chart(curves: dict[str, list[dict]], key: str = "val_plate_accuracy"
         if ys:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label,
                                      line=dict(color=PALETTE[i % len(PALETTE)])))
-    return _layout(fig, title="Validation plate accuracy per epoch", x="epoch", y="plates read exactly right",
-                   height=height, percent=True)
+    return _epoch_axis(_layout(fig, title="Validation plate accuracy per epoch", x="epoch",
+                               y="plates read exactly right", height=height, percent=True))
 
 
 def length_histogram(hist: dict, *, height: int = 260) -> go.Figure:

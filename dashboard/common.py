@@ -155,6 +155,12 @@ def password_ok(entered: str | None, expected: str) -> bool:
 
 def login_page() -> None:
     """The only page shown until the password is entered."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        _login_form()
+
+
+def _login_form() -> None:
     st.title("Plate OCR Studio")
     st.write("This dashboard is protected. Enter the password to continue.")
     with st.form("login", clear_on_submit=True, border=True):
@@ -174,3 +180,36 @@ def authenticated() -> bool:
     if not expected:
         return True
     return bool(st.session_state.get("authenticated"))
+
+
+def _real_server() -> bool:
+    """False under streamlit.testing's AppTest, which puts a mock Runtime in place and turns the
+    pages/ folder mode back on before every run (a rerun there would drop the clicked button)."""
+    try:
+        from streamlit.runtime import Runtime
+    except ImportError:  # pragma: no cover
+        return True
+    instance = getattr(Runtime, "_instance", None)
+    return instance is not None and type(instance).__module__.split(".")[0] != "unittest"
+
+
+def page_guard() -> None:
+    """First line of every page: make sure it runs behind streamlit_app.py's router and password.
+
+    Streamlit starts in its old "pages/ folder" mode whenever a pages/ folder exists, and leaves it
+    only once st.navigation() has run. So the very first visit to a fresh server at /results would
+    run pages/results.py on its own, without the router (or the password). Switch that mode off and
+    rerun: the rerun goes through streamlit_app.py, which routes to the same URL. If Streamlit's
+    internals ever change, the password check below still holds.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - other Streamlit versions
+        PagesManager = None  # noqa: N806
+    if PagesManager is not None and getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        if _real_server():
+            st.rerun()
+    if not authenticated():
+        login_page()
+        st.stop()

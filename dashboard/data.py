@@ -128,7 +128,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _details(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    text = f"{type(exc).__name__}: {exc}"
+    report = getattr(exc, "report", None) or {}
+    rejected = report.get("rejected") or []
+    if rejected:
+        lines = [f"  {item.get('file')}: {item.get('reason')}" for item in rejected[:50]]
+        more = f"\n  ... and {len(rejected) - 50} more" if len(rejected) > 50 else ""
+        text += "\n\nFiles left out:\n" + "\n".join(lines) + more
+    return text
 
 
 def remove_upload(path: Path | None) -> None:

@@ -12,6 +12,7 @@ from engine import runs
 from engine.runfolder import RunFolder
 
 PREDICTION_COLUMNS = ["file", "label", "prediction", "confidence", "correct"]
+NONE_CHAR = "(none)"
 
 
 def evaluated_runs() -> list[dict]:
@@ -74,6 +75,8 @@ def confusion(run: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["label_char", "predicted_char", "count"])
     frame = pd.read_csv(path, dtype={"label_char": str, "predicted_char": str}, keep_default_na=False)
     frame["count"] = pd.to_numeric(frame["count"], errors="coerce").fillna(0).astype(int)
+    for column in ("label_char", "predicted_char"):  # an empty side means a missed or an extra character
+        frame[column] = frame[column].replace("", NONE_CHAR)
     return frame
 
 
@@ -162,6 +165,12 @@ def bundle_path(run: dict) -> Path | None:
 
 
 def make_bundle(run: dict) -> Path:
-    from engine.export import make_bundle as _make
+    """engine.export.make_bundle, re-exporting first if the model changed since the last export
+    (a resumed run), since make_bundle reuses an existing export folder as it is."""
+    from engine import export
 
-    return Path(_make(run["path"]))
+    run_dir = Path(run["path"])
+    keras_file = run_dir / "export" / "model.keras"
+    if keras_file.exists() and keras_file.stat().st_mtime < checkpoint_stamp(run["path"]):
+        export.export_model(run_dir, run_dir / "export")
+    return Path(export.make_bundle(run_dir))

@@ -29,7 +29,19 @@ def save(path: Path, model, optimizer, meta: dict) -> None:
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())
+    _remove_stale_temp_files(path)
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Delete what a killed save of this checkpoint left behind (`.last.npz.<random>.tmp`).
+
+    Only one process trains in a run folder (and one per machine), and its saves are sequential,
+    so once a save has completed any other temp file of the same checkpoint is dead weight.
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def load(path: Path) -> CheckpointState:

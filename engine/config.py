@@ -22,7 +22,9 @@ class TrainConfig:
     val_fraction: float = 0.1  # share of training labels held out for validation (no --val-dataset)
     augment: bool = True
     ctc_weight: float = 0.5  # auxiliary CTC loss on the encoder: makes attention align early
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
+    synthetic_fraction: float = 0.0  # rendered look-alike plates added per epoch, as a share of the real ones
+    ema_momentum: float = 0.99  # validate and keep the "best" model on averaged weights (0: off)
     strategy: str = "default"
     seed: int = 0
     keep_case: bool = False

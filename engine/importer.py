@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import logging
@@ -34,7 +35,7 @@ from engine.labels import (
     read_label_file,
     split_extension,
 )
-from engine.runfolder import atomic_write_json, now_iso, read_json
+from engine.runfolder import NO_SPACE, atomic_write_json, now_iso, read_json
 from engine.safezip import ImportRefused, UnsafeArchive, ZipLimits, open_zip, read_member, scan_zip
 from engine.sources import Example
 from engine.split import grouped_split
@@ -176,6 +177,8 @@ def list_source(source: str | os.PathLike, stack: contextlib.ExitStack, *, keep_
         return _list_zip(path, keep_case, limits, stack)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise ImportRefused(f"{path.name} is a single image; put your images in a zip or a folder.")
+    if path.suffix.lower() in (".tfrecords", ".tfrecord"):
+        raise ImportRefused(f"{path.name} is a TFRecord file: train on it directly; import takes a zip, a folder, an annotation file or a CSV.")
     return _list_label_file(path, keep_case, limits)
 
 
@@ -191,7 +194,9 @@ class Checked:
     duplicate_of: str | None = None  # set when an exact copy of an earlier accepted file
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0/C1 controls, and the bidirectional embedding/override/isolate marks that make a label display
+# as something else than it is (U+202A-U+202E, U+2066-U+2069, the "Trojan Source" characters).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def label_problem(label: str, max_label_length: int | None) -> str | None:
@@ -387,7 +392,10 @@ class UniqueNamer:
     def __call__(self, original: str) -> str:
         stem, ext = split_extension(base_name(original))
         stem = unicodedata.normalize("NFC", stem)
-        stem = re.sub(r"[^\w\-]+", "_", stem).strip("._")[:80] or "image"
+        stem = re.sub(r"[^\w\-]+", "_", stem).strip("._-")[:80]  # no leading '-': `rm *` in images/ stays safe
+        while len(stem.encode("utf-8")) > 150:  # file systems allow 255 bytes; CJK is 3 bytes a char
+            stem = stem[:-1]
+        stem = stem or "image"
         name, n = f"{stem}{ext}", 1
         while name.casefold() in self.used:
             n += 1
@@ -509,9 +517,12 @@ def _publish(tmp: Path, out_dir: Path, overwrite: bool) -> None:
         os.rename(out_dir, old)
     try:
         os.rename(tmp, out_dir)
-    except OSError:
+    except OSError as exc:
         if old is not None:
             os.rename(old, out_dir)
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another import took the name meanwhile
+            raise ImportRefused(f"{out_dir} was created by another import at the same moment; choose another "
+                                "name or import again to replace it.") from None
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
@@ -544,18 +555,36 @@ def import_dataset(
         raise ImportRefused(f"{out_dir} already exists; choose another name or allow overwriting.")
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1 (got {test_fraction}).")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.importing-{uuid.uuid4().hex[:8]}"
-    (tmp / "images").mkdir(parents=True)
+    try:
+        (tmp / "images").mkdir(parents=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"The dataset folder {out_dir} cannot be created ({exc.strerror}). Check that the "
+                                 "data folder (PLATE_STUDIO_HOME) is a folder this program can write to.") from exc
     try:
         report = _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits, shard_size)
         report["seconds"] = round(time.monotonic() - started, 3)
+        log.info("imported %s: %d accepted, %d rejected, %d warnings in %.1f s", source, report["accepted"], len(report["rejected"]), len(report["warnings"]), report["seconds"])
         atomic_write_json(tmp / "report.json", report)
         _publish(tmp, out_dir, overwrite)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _out_of_space(exc):
+            raise OSError(errno.ENOSPC, f"Not enough disk space to write the dataset in {out_dir.parent}; nothing was "
+                                        "kept (an existing dataset of that name is untouched). Free some disk space "
+                                        "and import again.") from exc
         raise
     return report
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """A write failed for lack of room: ENOSPC/EFBIG/EDQUOT, also as TensorFlow's file-writer errors."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return True
+    text = str(exc)
+    return type(exc).__module__.startswith("tensorflow") and any(
+        os.strerror(code) in text for code in NO_SPACE
+    )
 
 
 def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits, shard_size) -> dict:
@@ -573,7 +602,7 @@ def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case,
         "rejected": rejected,
         "warnings": warnings,
         "skipped": skipped,
-        "test_fraction": None if test_source is not None else test_fraction,
+        "test_fraction": test_fraction,  # with a test source: replaced by the actual fraction below
         "seed": seed,
         "max_label_length": max_label_length,
         "keep_case": keep_case,
@@ -584,6 +613,10 @@ def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case,
     if not any(not r.test for r in rows):
         raise ImportRefused(_refusal_summary(source, rejected), report=report)
     warnings += _assign_split(rows, test_source is not None, test_fraction, seed)
+    if test_source is not None:
+        report["test_fraction"] = round(sum(r.test for r in rows) / len(rows), 4)
+        if not any(r.test for r in rows):
+            warnings.append(_issue(Path(test_source).name, "the test set has no usable images, so there is nothing to measure accuracy on"))
     _write_labels_csv(rows, tmp / "labels.csv")
     report["tfrecords"] = _write_records(rows, tmp, shard_size)
     report["shard_size"] = shard_size
@@ -628,6 +661,11 @@ def cli_import(args) -> int:
         for item in (exc.report or {}).get("rejected", [])[:50]:
             print(f"  rejected {item['file']}: {item['reason']}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, unusable folder: a sentence, not a traceback
+        if isinstance(exc, FileNotFoundError):
+            raise  # the CLI's own "error: ..." (exit code 2)
+        print(f"error: {exc.strerror if exc.strerror and exc.errno else exc}", file=sys.stderr)
+        return 1
     _print_summary(report, Path(args.out))
     return 0
 

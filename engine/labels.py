@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import os
 import unicodedata
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -109,7 +109,3 @@ def read_label_file(path: str | os.PathLike, keep_case: bool = False) -> list[tu
     if Path(path).suffix.lower() == ".csv":
         return read_label_csv(path, keep_case)
     return read_annotation_file(path, keep_case)
-
-
-def display_path(path: PurePosixPath | Path | str) -> str:
-    return str(path).replace(os.sep, "/")

@@ -17,9 +17,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 from engine.charset import EOS, GO  # noqa: E402
-
-# Horizontal downsampling of the CNN: one encoder step per 4 input columns.
-WIDTH_STRIDE = 4
+from engine.preprocess import WIDTH_STRIDE  # noqa: E402
 
 
 def encoder_steps(width):

@@ -13,23 +13,40 @@ class UnsafeName(ValueError):
     """A user-supplied name that would address something outside its folder."""
 
 
+class DataFolderUnusable(OSError):
+    """The data folder (or one of its sub-folders) cannot be created or is not a folder."""
+
+
+def _ensure_folder(path: Path, home: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        error = DataFolderUnusable(
+            f"The data folder {home} cannot be used ({reason}: {path}). Set PLATE_STUDIO_HOME to a folder "
+            "this program can create and write to."
+        )
+        error.errno = exc.errno
+        raise error from exc
+    return path
+
+
 def data_home() -> Path:
-    """The data folder, created on first use."""
+    """The data folder, created on first use (DataFolderUnusable, an OSError, when it cannot be)."""
     home = Path(os.environ.get("PLATE_STUDIO_HOME") or PROJECT_ROOT / "data").expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return _ensure_folder(home, home)
 
 
 def datasets_dir() -> Path:
-    path = data_home() / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    home = data_home()
+    return _ensure_folder(home / "datasets", home)
 
 
 def runs_dir() -> Path:
-    path = data_home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    home = data_home()
+    return _ensure_folder(home / "runs", home)
 
 
 def safe_name(name: str, *, max_length: int = 64) -> str:

@@ -11,6 +11,10 @@ import cv2
 import numpy as np
 
 
+# The CNN's horizontal downsampling: one encoder step (one attention weight) per 4 input columns.
+WIDTH_STRIDE = 4
+
+
 class Placement(NamedTuple):
     """Where the image sits in the model input, to map attention back to the original image."""
 

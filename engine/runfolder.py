@@ -5,6 +5,7 @@ checkpoints/. Writes are atomic (temp file + os.replace) so a reader or a kill n
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
+# write errors that mean "no room": the disk (or the quota, or a file size limit) is full
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 ACTIVE_STATES = ("queued", "running")
 
 
@@ -27,13 +30,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be read by others too
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            raise OSError(exc.errno, f"Not enough disk space to write {path} ({exc.strerror}); the previous "
+                                     "version of the file is kept. Free some disk space and try again.") from exc
         raise
 
 
@@ -127,8 +134,13 @@ class RunFolder:
 
     def append_metrics(self, row: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        with open(self.metrics_path, "ab+") as f:
+            if f.tell() > 0:  # a kill mid-append leaves half a line: end it, so this line stays whole
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write(line.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from engine.charset import EOS, GO, Charset
 from engine.config import TrainConfig, config_for
 from engine.locks import TrainingBusy, training_lock
 from engine.runfolder import RunFolder, now_iso
-from engine.sources import Example, load_examples
+from engine.sources import Example, is_dataset_folder, load_examples
 from engine.split import grouped_split
 
 log = logging.getLogger("engine.train")
@@ -116,14 +117,17 @@ def _decode_for_training(examples: list[Example], work_height: int, max_work_wid
     """Decode once, keep grayscale at about `work_height` rows (never wider than max_work_width)."""
     import cv2
 
-    out = []
-    for ex in examples:
-        gray = cv2.imdecode(np.frombuffer(ex.image, np.uint8), cv2.IMREAD_GRAYSCALE)
-        h, w = gray.shape
-        scale = min(work_height / h, max_work_width / w)
-        size = (max(8, int(round(w * scale))), max(8, int(round(h * scale))))
-        out.append(cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
-    return out
+    return [_resize_for_work(cv2.imdecode(np.frombuffer(ex.image, np.uint8), cv2.IMREAD_GRAYSCALE), work_height, max_work_width)
+            for ex in examples]
+
+
+def _resize_for_work(gray: np.ndarray, work_height: int, max_work_width: int) -> np.ndarray:
+    import cv2
+
+    h, w = gray.shape
+    scale = min(work_height / h, max_work_width / w)
+    size = (max(8, int(round(w * scale))), max(8, int(round(h * scale))))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _hold_out_validation(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -229,8 +233,20 @@ class Trainer:
                  len(train), len(val), charset.num_chars, charset.chars)
         self.charset = charset
         length = cfg.max_prediction + 1
-        self.train_batches = BatchMaker(_decode_for_training(train, work_h, cfg.max_width * WORK_SCALE * 2),
-                                        [e.label for e in train], charset, cfg, length)
+        train_images = _decode_for_training(train, work_h, cfg.max_width * WORK_SCALE * 2)
+        train_labels = [e.label for e in train]
+        extra = int(round(cfg.synthetic_fraction * len(train)))
+        if extra:
+            import cv2
+
+            from engine.synthetic import lookalikes
+
+            for bgr, label in lookalikes(train_labels, charset.chars, extra, cfg.seed):
+                gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+                train_images.append(_resize_for_work(gray, work_h, cfg.max_width * WORK_SCALE * 2))
+                train_labels.append(label)
+            log.info("Added %d synthetic look-alike plates to the training data", extra)
+        self.train_batches = BatchMaker(train_images, train_labels, charset, cfg, length)
         self.val_batches = BatchMaker(_decode_for_training(val, work_h, cfg.max_width * WORK_SCALE * 2),
                                       [e.label for e in val], charset, cfg, length)
         self.val_labels = [e.label for e in val]
@@ -248,7 +264,9 @@ class Trainer:
         self.strategy = make_strategy(cfg.strategy)
         with self.strategy.scope():
             self.model = build_model(self.charset.num_chars, cfg.max_prediction, cfg.max_height, cfg.max_width)
-            self.optimizer = keras.optimizers.Adam(cfg.initial_learning_rate, clipnorm=5.0)
+            ema = cfg.ema_momentum > 0
+            self.optimizer = keras.optimizers.Adam(cfg.initial_learning_rate, clipnorm=5.0, use_ema=ema,
+                                                   ema_momentum=cfg.ema_momentum if ema else 0.99)
             self.optimizer.build(self.model.trainable_variables)
         if self.resume_state is not None:
             ckpt.restore(self.resume_state, self.model, self.optimizer)
@@ -360,22 +378,22 @@ class Trainer:
                     out_of_time = True
                     break
             epoch += 1
-            val = self.validate()
+            with self._averaged_weights():
+                val = self.validate()
+                improved = val["plate_accuracy"] > best
+                if improved:  # the best model is the averaged one, as validated
+                    best, best_epoch, stale = val["plate_accuracy"], epoch, 0
+                    self._save("best", epoch, step, best, best_epoch, elapsed_before, with_optimizer=False)
+                else:
+                    stale += 1
             epoch_seconds = time.time() - t0
             epoch_times.append(epoch_seconds)
-            improved = val["plate_accuracy"] > best
-            if improved:
-                best, best_epoch, stale = val["plate_accuracy"], epoch, 0
-            else:
-                stale += 1
             elapsed = self._elapsed(elapsed_before)
             row = {"epoch": epoch, "step": step, "loss": loss_sum / max(seen, 1),
                    "train_plate_accuracy": right_sum / max(seen, 1), "val_plate_accuracy": val["plate_accuracy"],
                    "val_char_accuracy": val["char_accuracy"], "learning_rate": float(lr),
                    "seconds": round(epoch_seconds, 2), "elapsed": round(elapsed, 1)}
             # checkpoint first, then the metrics line: a line in metrics.jsonl always has its checkpoint
-            if improved:
-                self._save("best", epoch, step, best, best_epoch, elapsed_before)
             self._save("last", epoch, step, best, best_epoch, elapsed_before)
             run.append_metrics(row)
             log.info("epoch %d/%d loss %.4f train %.3f val plate %.3f char %.3f lr %.2e (%.1fs)", epoch, cfg.num_epoch,
@@ -413,11 +431,28 @@ class Trainer:
             texts.extend(self.charset.decode(row) for row in ids.numpy())
         return texts
 
-    def _save(self, which, epoch, step, best, best_epoch, elapsed_before):
+    @contextmanager
+    def _averaged_weights(self):
+        """Temporarily put the moving average of the weights into the model (validation, best checkpoint)."""
+        averages = getattr(self.optimizer, "_model_variables_moving_average", None) if self.config.ema_momentum > 0 else None
+        if not averages:
+            yield
+            return
+        variables = self.model.trainable_variables
+        current = [v.numpy() for v in variables]
+        for var, avg in zip(variables, averages):
+            var.assign(avg)
+        try:
+            yield
+        finally:
+            for var, value in zip(variables, current):
+                var.assign(value)
+
+    def _save(self, which, epoch, step, best, best_epoch, elapsed_before, with_optimizer=True):
         meta = {"epoch": epoch, "step": step, "best": best, "best_epoch": best_epoch,
                 "elapsed": self._elapsed(elapsed_before), "charset": self.charset.chars,
                 "config": self.config.to_dict(), "model": self.model.get_config(), "saved_at": now_iso()}
-        ckpt.save(self.run.checkpoint(which), self.model, self.optimizer, meta)
+        ckpt.save(self.run.checkpoint(which), self.model, self.optimizer if with_optimizer else None, meta)
 
     def finish(self) -> None:
         """Evaluate the best checkpoint on the dataset's test split (if it has one), then mark finished."""
@@ -425,7 +460,8 @@ class Trainer:
         run.update_status(message="Evaluating on the test set", eta_seconds=None)
         from engine.evaluate import evaluate
 
-        test = load_examples(self.dataset_path, split="test") if Path(self.dataset_path).is_dir() else []
+        # only a dataset folder has a held-out test split; other sources are all training data
+        test = load_examples(self.dataset_path, split="test") if is_dataset_folder(Path(self.dataset_path)) else []
         if test:
             result = evaluate(run.path, test, output_dir=run.path, checkpoint="best")
             log.info("Test: plate accuracy %.4f, character accuracy %.4f on %d images",
@@ -436,7 +472,7 @@ class Trainer:
 
 def _learning_rate(cfg: TrainConfig, step: int, total_steps: int, elapsed: float, budget: float | None) -> float:
     """Linear warm-up, then cosine decay over whichever runs out first: the epochs or the time budget."""
-    warmup = 150
+    warmup = min(150, max(5, total_steps // 20))  # short runs (small data) must not spend their steps warming up
     if step < warmup:
         return cfg.initial_learning_rate * (step + 1) / warmup
     progress = step / max(total_steps, 1)

@@ -5,10 +5,20 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import data as ddata
-from dashboard.common import fmt_time, friendly_errors, show_error
+from dashboard.common import fmt_time, friendly_errors, show_error, page_guard
 from engine import runs
 from engine.paths import UnsafeName
 
+
+
+def _px(value) -> str:
+    try:
+        return f"{float(value):.0f}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+page_guard()
 st.title("Data")
 st.write(
     "Upload a **zip of plate photos** whose file names are the plate text, like `34FK4522.jpg` "
@@ -37,10 +47,10 @@ with st.container(border=True):
                                  help="Share of plates the model never trains on; the Results page scores it on them.")
     replace = st.checkbox("Replace a dataset with the same name", key="data_replace")
 
-    b1, b2, _ = st.columns([1, 1, 3])
-    import_clicked = b1.button("Import", type="primary", disabled=uploaded is None, key="data_import",
+    buttons = st.container(horizontal=True)
+    import_clicked = buttons.button("Import", type="primary", disabled=uploaded is None, key="data_import",
                                icon=":material/upload:")
-    sample_clicked = b2.button("Use sample data", key="data_sample", icon=":material/auto_awesome:",
+    sample_clicked = buttons.button("Use sample data", key="data_sample", icon=":material/auto_awesome:",
                                help="A few hundred generated plates, to try the whole flow in minutes.")
 
     if import_clicked and uploaded is not None:
@@ -123,8 +133,8 @@ with c2:
 size = report.get("image_size") or {}
 if size.get("width") and size.get("height"):
     w, h = size["width"], size["height"]
-    st.caption(f"Image sizes: width {w.get('min')}-{w.get('max')} px (median {w.get('median')} px), "
-               f"height {h.get('min')}-{h.get('max')} px (median {h.get('median')} px). "
+    st.caption(f"Image sizes: width {_px(w.get('min'))}-{_px(w.get('max'))} px (median {_px(w.get('median'))} px), "
+               f"height {_px(h.get('min'))}-{_px(h.get('max'))} px (median {_px(h.get('median'))} px). "
                f"Characters: {report.get('charset', '')}")
 
 st.markdown("**Some accepted photos** (label taken from the file name)")
@@ -136,11 +146,11 @@ if thumbs:
 else:
     st.caption("No images to show.")
 
-a, b, _ = st.columns([1, 1, 3])
-if a.button("Train on this dataset", type="primary", icon=":material/model_training:", key="data_to_train"):
+actions = st.container(horizontal=True)
+if actions.button("Train on this dataset", type="primary", icon=":material/model_training:", key="data_to_train"):
     st.session_state["train_dataset"] = pick
     st.switch_page("pages/train.py")
-with b.popover("Delete dataset", icon=":material/delete:"):
+with actions.popover("Delete dataset", icon=":material/delete:"):
     st.write(f"Delete **{pick}** and its imported photos? Runs trained on it are kept.")
     if st.button("Yes, delete it", type="primary", key="data_delete_confirm"):
         try:

@@ -5,9 +5,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import results as res
-from dashboard.common import fmt_pct, run_label, show_error
+from dashboard.common import fmt_pct, run_label, show_error, page_guard
 from dashboard.training import metrics_of
 
+page_guard()
 st.title("Results")
 
 candidates = res.evaluated_runs()
@@ -67,7 +68,7 @@ else:
     left, right = st.columns([3, 2])
     with left:
         selection = st.dataframe(
-            view, hide_index=True, width="stretch", height=420, key=res.table_key(run_id, wrong_only, search, sort),
+            view, hide_index=True, width="stretch", height=min(420, 35 * (len(view) + 1) + 3), key=res.table_key(run_id, wrong_only, search, sort),
             on_select="rerun", selection_mode="single-row-required",
             column_order=["label", "prediction", "confidence", "correct", "file"],
             column_config={
@@ -88,7 +89,8 @@ else:
         else:
             row = view.iloc[rows[0] if rows and rows[0] < len(view) else 0]
             ok = bool(row.get("correct"))
-            st.markdown(f"#### {'✅' if ok else '❌'} `{row['label']}` read as `{row['prediction'] or '(nothing)'}`")
+            mark = ":green[:material/check_circle:]" if ok else ":red[:material/cancel:]"
+            st.markdown(f"#### {mark} `{row['label']}` read as `{row['prediction'] or '(nothing)'}`")
             st.caption(f"Confidence {fmt_pct(row.get('confidence'))}. File: {row['file']}")
             data = res.image_bytes(run, row["file"])
             if data is None:
@@ -117,5 +119,5 @@ else:
                      column_config={"expected": "Expected", "read as": "Read as", "times": "Times"})
     with c2:
         st.plotly_chart(charts.confusion_heatmap(conf), key="results_confusion_map")
-    st.caption("Missing or extra characters are shown as an empty character or a placeholder symbol, "
-               "as the evaluation wrote them.")
+    st.caption("'(none)' as expected: the model read a character that is not on the plate. "
+               "'(none)' as read: it missed a character.")

@@ -5,10 +5,11 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import results as res
-from dashboard.common import fmt_bytes, fmt_pct, run_label, show_error, state_label
+from dashboard.common import fmt_bytes, fmt_pct, run_label, show_error, state_label, page_guard
 from dashboard.training import metrics_of
 from engine import runs
 
+page_guard()
 st.title("Runs")
 
 all_runs = runs.list_runs()
@@ -22,6 +23,8 @@ table = charts.runs_frame(all_runs)
 table["state"] = table["state"].map(state_label)
 st.dataframe(
     table, hide_index=True, width="stretch", key="runs_table",
+    column_order=["run", "state", "plate accuracy", "char accuracy", "dataset", "started", "preset", "epochs",
+                  "training time", "image size", "batch", "learning rate", "time budget (min)", "id"],
     column_config={
         "run": st.column_config.TextColumn("Run"),
         "id": st.column_config.TextColumn("Folder"),

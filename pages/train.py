@@ -4,13 +4,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, training
-from dashboard.common import STATE_LABELS, fmt_duration, fmt_pct, show_error, state_label
-from engine import runs
+from dashboard.common import STATE_LABELS, fmt_duration, fmt_pct, show_error, state_label, page_guard
+from engine import locks, runs
 from engine.config import PRESET_HELP
 from engine.paths import UnsafeName
 
 STATE_COLORS = {"queued": "orange", "running": "blue", "finished": "green", "stopped": "gray", "failed": "red"}
 
+page_guard()
 st.title("Train")
 st.write("Train a plate reader on one of your datasets. Training runs in the background: you can "
          "leave this page, close the browser or reload, and come back to watch it.")
@@ -18,6 +19,10 @@ st.write("Train a plate reader on one of your datasets. Training runs in the bac
 datasets = runs.list_datasets()
 busy = runs.active_run()
 
+outside = not busy and locks.is_held("training")
+if outside:
+    st.warning("Another training is running on this machine (started outside the dashboard, e.g. from the "
+               "command line). Wait for it to finish before starting one here.", icon=":material/hourglass_top:")
 if busy:
     st.warning(f"**{busy.get('name') or busy['id']}** is training now. One training runs at a time: "
                "wait for it to finish, or stop it below.", icon=":material/hourglass_top:")
@@ -66,7 +71,7 @@ with st.container(border=True):
                                                   placeholder=placeholder, help=help_text)
 
     start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
-                      disabled=bool(busy) or not names)
+                      disabled=bool(busy) or outside or not names)
     if start and dataset_name:
         try:
             run_id = runs.start_run(by_name[dataset_name]["path"], preset=preset, name=run_name or None,
@@ -122,8 +127,9 @@ def live_panel() -> None:
         if run["active"]:
             st.progress(training.progress_fraction(status, config),
                         text=status.get("message") or ("Starting..." if state == "queued" else "Training..."))
-        elif status.get("message") and state != "failed":
-            st.caption(status["message"])
+        elif state == "finished" and epochs and epoch is not None and epoch < epochs:
+            st.caption(f"Training ended after {epoch} of {epochs} epochs: it used its time budget "
+                       f"({config.get('max_minutes', '?')} min) or stopped improving. The best epoch is kept.")
 
         if state == "failed":
             show_error(status.get("error") or "The training stopped with an error.", details=status.get("details"))
@@ -141,9 +147,9 @@ def live_panel() -> None:
         elif run["active"]:
             st.caption("The charts appear after the first epoch.")
 
-        b = st.columns([1, 1, 1, 3])
+        b = st.container(horizontal=True)
         if run["active"]:
-            if b[0].button("Stop", icon=":material/stop:", key="train_stop",
+            if b.button("Stop", icon=":material/stop:", key="train_stop",
                            help="Stops after saving: the model so far is kept and can be resumed."):
                 try:
                     runs.stop_run(run["id"])
@@ -152,7 +158,7 @@ def live_panel() -> None:
                 else:
                     st.toast("Stopping: saving the model so far...", icon=":material/stop:")
         elif state in ("stopped", "failed") and run.get("has_checkpoint"):
-            if b[0].button("Resume", icon=":material/play_arrow:", key="train_resume", disabled=bool(runs.active_run()),
+            if b.button("Resume", icon=":material/play_arrow:", key="train_resume", disabled=bool(runs.active_run()),
                            help="Continue training from the last saved point."):
                 try:
                     runs.resume_run(run["id"])
@@ -164,7 +170,7 @@ def live_panel() -> None:
                     st.session_state["train_run_id"] = run["id"]
                     st.rerun()
         if state == "finished" or run.get("evaluation"):
-            if b[1].button("See results", type="primary", icon=":material/fact_check:", key="train_results"):
+            if b.button("See results", type="primary", icon=":material/fact_check:", key="train_results"):
                 st.session_state["results_run"] = run["id"]
                 st.switch_page("pages/results.py", query_params={"run": run["id"]})
 

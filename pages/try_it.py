@@ -4,8 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import results as res
-from dashboard.common import fmt_pct, run_label, show_error
+from dashboard.common import fmt_pct, run_label, show_error, page_guard
 
+page_guard()
 st.title("Try it")
 st.write("Read plates the model has never seen: upload photos, or pick some from the test set.")
 
@@ -72,6 +73,7 @@ for name, data, truth in images:
             st.metric("Confidence", fmt_pct(reading["confidence"]),
                       help="How sure the model is of the whole plate (0-100 %).")
             if truth is not None:
-                st.caption(("✅ right" if reading["text"] == truth else f"❌ the plate says {truth}"))
+                st.markdown(":green[:material/check_circle: right]" if reading["text"] == truth
+                            else f":red[:material/cancel: the plate says `{truth}`]")
         with c3:
             st.image(reading["gif"], caption="Where the model looks for each character", width="stretch")

@@ -6,6 +6,7 @@ new photo, download the model bundle. Screenshots of every page go to test-artif
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -32,34 +33,34 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """The dashboard on a free port, with its own empty data folder."""
-    home = tmp_path_factory.mktemp("browser_home")
+@contextlib.contextmanager
+def dashboard(home: Path, **env_extra: str):
+    """`streamlit run streamlit_app.py` on a free port with its own data folder; yields the URL."""
     port = free_port()
-    env = dict(os.environ, PLATE_STUDIO_HOME=str(home))
-    env.pop("PLATE_STUDIO_PASSWORD", None)
-    log = open(home / "server.log", "wb")
+    env = dict(os.environ, PLATE_STUDIO_HOME=str(home), **env_extra)
+    if "PLATE_STUDIO_PASSWORD" not in env_extra:
+        env.pop("PLATE_STUDIO_PASSWORD", None)
+    log_path = home / "server.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("streamlit did not start:\n" + (home / "server.log").read_text(errors="replace")[-3000:])
-        time.sleep(0.5)
     try:
-        yield {"url": url, "home": home}
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
+        yield url
     finally:
         proc.terminate()
         try:
@@ -69,6 +70,14 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             proc.wait()
         log.close()
         kill_trainers(home)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The dashboard with an empty data folder, for the operator's flow."""
+    home = tmp_path_factory.mktemp("browser_home")
+    with dashboard(home) as url:
+        yield {"url": url, "home": home}
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +102,18 @@ def page(browser):
         context.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, wait: bool = True) -> None:
+    """Screenshot the whole page: streamlit scrolls inside its main area, so grow the viewport to fit."""
     ARTIFACTS.mkdir(exist_ok=True)
-    idle(page)
+    if wait:
+        idle(page)
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                           "[data-testid=stAppViewContainer], body')].map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], int(height) + 40), 8000)})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def idle(page, timeout: float = 120_000) -> None:
@@ -117,7 +134,14 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     from playwright.sync_api import expect
 
     url, home = server["url"], server["home"]
-    page.goto(url)
+    # the very first visit of a fresh server is a deep link: it must still go through the router
+    page.goto(url + "/runs")
+    page.get_by_role("heading", name="Runs", level=1).wait_for()
+    idle(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_text("Data", exact=True)).to_be_visible()
+    expect(nav.get_by_text("streamlit app")).to_have_count(0)
+    nav.get_by_text("Data", exact=True).click()
     page.get_by_role("heading", name="Data", level=1).wait_for()
     expect(page.get_by_text("No datasets yet")).to_be_visible()
 
@@ -137,7 +161,7 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
 
     # 2. Train: quick preset, tiny advanced settings; watch it live until it finishes ---------------
     goto_page(page, "Train")
-    expect(page.get_by_text("fleet-photos")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value(re.compile("^fleet-photos"))
     page.get_by_text("Advanced settings (aocr flags)").click()
     for label, value in [("Image width (px)", "64"), ("Image height (px)", "32"), ("Epochs (passes over the photos)", "4"),
                          ("Batch size (photos per step)", "16"), ("Time budget (minutes)", "0.5")]:
@@ -155,7 +179,7 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     page.get_by_text("Epoch", exact=True).first.wait_for()
     # live: wait for the first epoch to show up in the charts, then screenshot the live panel
     expect(page.get_by_text(re.compile(r"^[1-9]\d* / 4$"))).to_be_visible(timeout=180_000)
-    page.screenshot(path=str(ARTIFACTS / "2-train-live.png"), full_page=True)
+    shot(page, "2-train-live", wait=False)
     expect(page.get_by_text("Finished. See how well it reads on the Results page.")).to_be_visible(timeout=240_000)
     expect(page.get_by_role("button", name="Start training")).to_be_enabled()
     shot(page, "3-train-finished")
@@ -171,6 +195,14 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     src = gif.locator("img").get_attribute("src")
     assert src
     assert page.request.get(src if src.startswith("http") else url + src).body()[:6] in (b"GIF89a", b"GIF87a")
+    # click another row of the table (a canvas grid): the photo panel follows the selection
+    heading = page.get_by_role("heading", level=4).first
+    before = heading.inner_text()
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    row_height = 35
+    page.mouse.click(grid["x"] + 12, grid["y"] + row_height * 3 + row_height / 2)  # row 3's selection box
+    expect(heading).not_to_have_text(before, timeout=60_000)
+    expect(gif).to_be_visible(timeout=120_000)
     shot(page, "4-results")
 
     # 4. Try it: a new photo ------------------------------------------------------------------------
@@ -201,3 +233,31 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     page.get_by_role("heading", name="Runs", level=1).wait_for()
     expect(page.get_by_text("browser run").first).to_be_visible()
     assert not page.get_by_test_id("stException").count()
+
+
+def test_password_protects_every_page_even_a_deep_link(browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with dashboard(home, PLATE_STUDIO_PASSWORD="open sesame") as url:
+        context = browser.new_context(viewport={"width": 1200, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(url + "/results")  # first visit of a fresh server, straight to a page
+            expect(page.get_by_text("This dashboard is protected")).to_be_visible()
+            idle(page)
+            expect(page.get_by_role("heading", name="Results")).to_have_count(0)
+            expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+            shot(page, "0-sign-in")
+            box = page.get_by_label("Password", exact=True)
+            box.fill("wrong")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("That password is not right")).to_be_visible()
+            box.fill("open sesame")
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_test_id("stSidebarNav").wait_for()
+            expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Results|Data"))
+        finally:
+            context.close()

@@ -1,0 +1,476 @@
+"""Faults with the real processes: nothing lost.
+
+* A training killed with SIGKILL mid-epoch and in the middle of a checkpoint save reads `failed`,
+  its last good checkpoint loads, a half-written temp file is never taken for a checkpoint, and
+  Resume continues from it (epoch numbers continue in metrics.jsonl) and finishes.
+* The dashboard restarted (a fresh AppTest is a fresh server session; all state is on disk) while
+  that training runs reattaches and shows live progress; after it finished the results are there.
+* Disk full (RLIMIT_FSIZE in the child, SIGXFSZ ignored so writes fail with EFBIG) during training
+  and during an import: a readable error, the previous checkpoint/dataset intact, no temp files.
+* An unusable data folder (PLATE_STUDIO_HOME below a regular file; tests run as root, so chmod
+  would not stop anything): import and training refuse with a clear message.
+
+One real training run (tiny: 64x32 images, ~60 plates) is shared by the module through fixtures.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import checkpoint as ckpt
+from engine.runfolder import RunFolder, pid_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+SMALL = ["--max-width", "64", "--max-height", "32", "--batch-size", "16"]
+EPOCHS = 12
+SETTINGS = {"max_width": 64, "max_height": 32, "batch_size": 16, "num_epoch": EPOCHS, "steps_per_checkpoint": 1,
+            "max_minutes": 8.0}
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def wait_until(predicate, timeout: float, message: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    value = predicate()
+    assert value, message
+    return value
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in Path(folder).rglob("*") if p.name.endswith(".tmp") or ".importing-" in p.name)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def trainer_pid(run_dir: Path) -> int | None:
+    """The pid of the live trainer of this run folder, once it has written its own status."""
+    status = RunFolder(run_dir).status()
+    pid = status.get("pid")
+    if status.get("state") == "running" and pid and pid_alive(int(pid)):
+        return int(pid)
+    return None
+
+
+def sigkill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def kill_leftovers(run_dirs: list[Path]) -> None:
+    """SIGKILL any trainer still running on one of these run folders (this module's only)."""
+    targets = {str(Path(d).resolve()) for d in run_dirs}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if "engine" in args and "train" in args and targets & set(args):
+            sigkill(int(proc.name))
+
+
+def limited_fsize(max_bytes: int):
+    """preexec_fn: files this child writes cannot grow past max_bytes (writes fail with EFBIG)."""
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return apply
+
+
+def app_page(page: str):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown_metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# --- module fixtures: one data folder, one dataset, one run that is killed twice ---------------------
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("faults_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PLATE_STUDIO_HOME", str(home))
+    mp.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    mp.delenv("PLATE_STUDIO_PASSWORD", raising=False)
+    yield home
+    kill_leftovers(list((home / "runs").glob("*")) + list(home.glob("copy-*")))
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def plates_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engine.sample import make_sample_zip
+
+    return make_sample_zip(tmp_path_factory.mktemp("faults_zip") / "plates.zip", count=60, seed=5)
+
+
+@pytest.fixture(scope="module")
+def dataset(home: Path, plates_zip: Path) -> Path:
+    from engine.importer import import_dataset
+    from engine.paths import datasets_dir
+
+    out = datasets_dir() / "plates"
+    import_dataset(plates_zip, out, test_fraction=0.2, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def crashes(home: Path, dataset: Path) -> dict:
+    """Start a run from the engine API, SIGKILL it mid-epoch, resume, SIGKILL it during a save."""
+    from engine import runs
+
+    seen: dict = {}
+    run_id = runs.start_run(dataset, name="crash test", **SETTINGS)
+    run_dir = home / "runs" / run_id
+    folder = RunFolder(run_dir)
+    last = folder.checkpoint("last")
+    seen["run_id"], seen["run_dir"] = run_id, run_dir
+
+    # 1. mid-epoch: after the first epoch, wait for the next per-step save to land, kill at once
+    wait_until(lambda: len(folder.metrics()) >= 1, 240, "no epoch finished")
+    pid = wait_until(lambda: trainer_pid(run_dir), 30, "the trainer did not report its pid")
+    before = last.stat().st_mtime_ns
+    deadline = time.monotonic() + 60
+    while last.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    sigkill(pid)
+    wait_until(lambda: not pid_alive(pid), 10, "the killed trainer is still there")
+    seen["kill1"] = {"status": folder.status(), "run": runs.get_run(run_id), "metrics": folder.metrics(),
+                     "checkpoint": ckpt.load(last).meta, "temp": temp_files(run_dir)}
+
+    # 2. during a save: resume, wait for the temp file of a checkpoint being written, kill at once
+    runs.resume_run(run_id)
+    pid = wait_until(lambda: trainer_pid(run_dir), 120, "the resumed trainer did not start")
+    ckpt_dir = folder.checkpoint_dir
+    deadline = time.monotonic() + 180
+    writing: list[str] = []
+    while time.monotonic() < deadline and pid_alive(pid):
+        writing = [n for n in os.listdir(ckpt_dir) if n.startswith(".last.npz.") and n.endswith(".tmp")]
+        if writing:
+            break
+        time.sleep(0.0005)
+    sigkill(pid)
+    assert writing, "never saw a checkpoint being written"
+    wait_until(lambda: not pid_alive(pid), 10, "the killed trainer is still there")
+    seen["kill2"] = {"status": folder.status(), "run": runs.get_run(run_id), "metrics": folder.metrics(),
+                     "checkpoint": ckpt.load(last).meta, "temp": temp_files(run_dir),
+                     "mid_save": (ckpt_dir / writing[0]).exists()}
+    return seen
+
+
+@pytest.fixture(scope="module")
+def resumed(crashes: dict) -> dict:
+    """The twice-killed run resumed once more (it runs to the end)."""
+    from engine import runs
+
+    runs.resume_run(crashes["run_id"])
+    wait_until(lambda: runs.get_run(crashes["run_id"])["active"], 10, "resume did not start")
+    return crashes
+
+
+@pytest.fixture(scope="module")
+def finished(resumed: dict) -> dict:
+    from engine import runs
+
+    run_id = resumed["run_id"]
+    wait_until(lambda: not runs.get_run(run_id)["active"], 300, "the resumed run did not end", interval=0.5)
+    return resumed
+
+
+# --- training killed -----------------------------------------------------------------------------------
+def test_sigkill_mid_epoch_reads_failed_and_keeps_the_last_checkpoint(crashes: dict) -> None:
+    seen = crashes["kill1"]
+    assert seen["status"]["state"] == "failed"
+    assert "ended unexpectedly" in seen["status"]["error"] and "Resume" in seen["status"]["error"]
+    assert seen["run"]["state"] == "failed" and not seen["run"]["active"] and seen["run"]["has_checkpoint"]
+    rows = seen["metrics"]
+    assert [r["epoch"] for r in rows] == [1]
+    # the checkpoint that loads is the per-step one of the second epoch, newer than the metrics line
+    assert seen["checkpoint"]["epoch"] == 1 and seen["checkpoint"]["step"] > rows[-1]["step"]
+
+
+def test_sigkill_during_a_save_keeps_the_previous_checkpoint(crashes: dict) -> None:
+    before, seen = crashes["kill1"], crashes["kill2"]
+    assert seen["status"]["state"] == "failed" and not seen["run"]["active"]
+    step = seen["checkpoint"]["step"]
+    if seen["mid_save"]:  # killed while the temp file was being written: last.npz is the old one
+        assert step == before["checkpoint"]["step"], (step, before["checkpoint"])
+        assert seen["temp"], "the half-written temp file should still be there (and be ignored)"
+    else:  # the save completed between seeing its temp file and the kill: the new one
+        assert step == before["checkpoint"]["step"] + 1
+    # the loader takes last.npz, never the temp file; the temp file is not a complete checkpoint
+    folder = RunFolder(crashes["run_dir"])
+    assert ckpt.load(folder.checkpoint("last")).meta["step"] == step
+    assert [r["epoch"] for r in seen["metrics"]] == [1]
+
+
+def test_resume_after_the_kills_continues_and_finishes(finished: dict) -> None:
+    from engine import runs
+
+    run = runs.get_run(finished["run_id"])
+    assert run["state"] == "finished", run["status"]
+    folder = RunFolder(finished["run_dir"])
+    rows = folder.metrics()
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1)), "epochs continue after each kill"
+    assert rows[0] == finished["kill1"]["metrics"][0], "the first epoch's line survived the kills"
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(steps) and rows[1]["step"] > finished["kill1"]["checkpoint"]["step"]
+    log = folder.log_path.read_text()
+    assert log.count("Resuming from epoch 1") == 2
+    assert folder.evaluation()["count"] > 0
+    meta = ckpt.load(folder.checkpoint("last")).meta
+    assert meta["epoch"] == EPOCHS
+    assert temp_files(finished["run_dir"]) == [], "temp files of killed saves are cleaned up by the next save"
+
+
+# --- dashboard restarted ------------------------------------------------------------------------------------
+def test_a_restarted_dashboard_reattaches_to_the_running_training(resumed: dict) -> None:
+    from engine import runs
+
+    run_id = resumed["run_id"]
+    folder = RunFolder(resumed["run_dir"])
+    at = app_page("pages/train.py")
+    assert runs.get_run(run_id)["active"], "the training ended before the page could be checked"
+    assert any("crash test" in w.value and "training now" in w.value for w in at.warning)
+    assert at.button(key="train_start").disabled
+    assert at.button(key="train_stop")  # the live panel of the run, with its Stop button
+    assert any(s.value == "crash test" for s in at.subheader)
+    assert shown_metrics(at)["Epoch"].endswith(f"/ {EPOCHS}")
+
+    # live: once the trainer reports a newer epoch, a new server session shows it
+    shown = int(shown_metrics(at)["Epoch"].split("/")[0])
+    wait_until(lambda: (folder.status().get("epoch") or 0) > shown or not runs.get_run(run_id)["active"], 240,
+               "the epoch did not advance")
+    now = folder.status().get("epoch") or 0
+    at = app_page("pages/train.py")
+    assert int(shown_metrics(at)["Epoch"].split("/")[0]) >= max(now, shown + 1)
+    assert len(at.get("plotly_chart")) == 2  # loss and accuracy, drawn from metrics.jsonl
+
+
+def test_a_restarted_dashboard_shows_the_results_after_the_end(finished: dict) -> None:
+    from dashboard.common import fmt_pct
+
+    run_id = finished["run_id"]
+    evaluation = RunFolder(finished["run_dir"]).evaluation()
+    at = app_page("pages/train.py")
+    assert any("Finished" in s.value for s in at.success)
+    assert not at.button(key="train_start").disabled
+    at = app_page("pages/results.py")
+    assert at.selectbox(key="results_pick").value == run_id
+    metrics = shown_metrics(at)
+    assert metrics["Test photos"] == str(evaluation["count"])
+    assert metrics["Plate accuracy"] == fmt_pct(evaluation["plate_accuracy"])
+    assert not at.error
+
+
+# --- checkpoint saves killed many times (no TensorFlow: fast, so many kills) -----------------------------------
+SAVER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from engine import checkpoint
+
+    class Model:
+        def __init__(self, i):
+            self.i = i
+        def get_weights(self):
+            return [np.full((256, 1024), self.i, np.float32) for _ in range(6)]  # ~6 MB a save
+
+    class Optimizer:
+        variables = [np.zeros(10, np.float32)]
+
+    start = int(sys.argv[3])
+    for i in range(start, start + 10_000):
+        checkpoint.save(sys.argv[2], Model(i), Optimizer(), {"epoch": i})
+        print(i, flush=True)
+""")
+
+
+def test_repeated_sigkill_during_checkpoint_saves(tmp_path: Path) -> None:
+    """12 SIGKILLs at random moments of back-to-back saves: last.npz always loads whole and consistent."""
+    import numpy as np
+
+    path = tmp_path / "checkpoints" / "last.npz"
+    rng = random.Random(7)
+    mid_save = 0
+    saved = 0
+    for attempt in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", SAVER, str(ROOT), str(path), str(saved + 1)],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            # wait for at least one save of this process, then kill at a random moment
+            first = proc.stdout.readline()
+            assert first.strip(), "the saver did not save"
+            time.sleep(rng.uniform(0.0, 0.15))
+            mid_save += any(n.endswith(".tmp") for n in os.listdir(path.parent))
+            proc.kill()
+        finally:
+            proc.kill()
+            proc.wait()
+        state = ckpt.load(path)  # never a half file
+        epoch = state.meta["epoch"]
+        assert all(np.all(w == epoch) for w in state.weights), "weights and metadata come from one save"
+        assert epoch >= saved
+        saved = epoch
+        for name in os.listdir(path.parent):
+            if name != "last.npz":
+                assert name.startswith(".last.npz.") and name.endswith(".tmp"), name
+    assert mid_save >= 2, "the kills should often land while a save is being written"
+    # the next successful save removes what killed saves left behind
+    proc = subprocess.run([sys.executable, "-c", SAVER.replace("10_000", "1"), str(ROOT), str(path), str(saved + 1)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert os.listdir(path.parent) == ["last.npz"]
+
+
+def test_a_torn_metrics_line_does_not_swallow_the_next_epoch(tmp_path: Path) -> None:
+    """A kill in the middle of appending to metrics.jsonl leaves half a line; the resumed run's line stays whole."""
+    folder = RunFolder(tmp_path / "run")
+    folder.append_metrics({"epoch": 1, "step": 3})
+    with open(folder.metrics_path, "a", encoding="utf-8") as f:
+        f.write('{"epoch": 2, "st')  # killed here
+    folder.append_metrics({"epoch": 2, "step": 6})
+    folder.append_metrics({"epoch": 3, "step": 9})
+    assert [r["epoch"] for r in folder.metrics()] == [1, 2, 3]
+
+
+# --- disk full -------------------------------------------------------------------------------------------------
+def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(finished: dict, dataset: Path, home: Path) -> None:
+    src = finished["run_dir"]
+    run_dir = home / "copy-diskfull"
+    shutil.copytree(src, run_dir)
+    folder = RunFolder(run_dir)
+    kept = {name: digest(folder.checkpoint(name)) for name in ("last", "best")}
+    metrics_before = folder.metrics_path.read_bytes()
+    limit = 2 * 1024 * 1024  # status.json (~1 KB) and the log fit; a checkpoint (MBs) does not
+    assert all(folder.checkpoint(n).stat().st_size > limit for n in ("last", "best"))
+    assert folder.log_path.stat().st_size < limit // 2
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(run_dir), *SMALL,
+         "--num-epoch", str(EPOCHS + 5), "--steps-per-checkpoint", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(limit),
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    status = folder.status()
+    assert status["state"] == "failed" and status["pid"] is None
+    error = status["error"]
+    assert "disk" in error.lower() and "last.npz" in error, error
+    assert "Traceback" not in error and len(error) < 400
+    assert {name: digest(folder.checkpoint(name)) for name in ("last", "best")} == kept
+    assert ckpt.load(folder.checkpoint("last")).meta["epoch"] == EPOCHS
+    assert temp_files(run_dir) == []
+    assert folder.metrics_path.read_bytes() == metrics_before
+
+
+IMPORT_CHILD = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from engine.importer import import_dataset
+    try:
+        import_dataset(sys.argv[2], sys.argv[3], overwrite=sys.argv[4] == "overwrite")
+        print(json.dumps({"ok": True}))
+    except Exception as exc:
+        print(json.dumps({"type": [c.__name__ for c in type(exc).__mro__], "message": str(exc)}))
+""")
+
+
+def test_disk_full_during_a_replacing_import_keeps_the_old_dataset(home: Path, plates_zip: Path, dataset: Path) -> None:
+    """(A new import under disk full is checked through the CLI below.)"""
+    datasets = dataset.parent
+    target, mode = dataset, "overwrite"
+    before = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
+    limit = 200 * 1024  # each photo fits; the TFRecord file holding all of them does not
+    proc = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(plates_zip), str(target), mode],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(limit),
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "OSError" in result["type"], result
+    assert "disk" in result["message"].lower() and "nothing was kept" in result["message"], result["message"]
+    after = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
+    assert after == before, "the data folder is exactly as before: no half dataset, the old one untouched"
+    assert sorted(os.listdir(datasets)) == ["plates"]
+
+
+def test_cli_import_disk_full_prints_a_clear_error(plates_zip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    proc = subprocess.run([sys.executable, "-m", "engine", "import", str(plates_zip), "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(200 * 1024),
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr and "disk" in proc.stderr.lower(), proc.stderr[-2000:]
+    assert os.listdir(tmp_path) == []
+
+
+# --- unusable data folder ----------------------------------------------------------------------------------------
+@pytest.fixture
+def unusable_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a regular file where the data folder's parent should be")
+    home = blocker / "studio"
+    monkeypatch.setenv("PLATE_STUDIO_HOME", str(home))
+    return home
+
+
+def clear(message: str, home: Path) -> None:
+    assert str(home) in message and "PLATE_STUDIO_HOME" in message, message
+    assert "Traceback" not in message and len(message) < 400, message
+
+
+def test_unusable_data_folder_import_and_training_refuse_clearly(unusable_home: Path, plates_zip: Path,
+                                                                 dataset: Path, tmp_path: Path) -> None:
+    from engine import paths, runs
+    from engine.importer import import_dataset
+
+    for call in (paths.data_home, runs.list_datasets, runs.list_runs, lambda: runs.start_run(dataset)):
+        with pytest.raises(OSError) as info:
+            call()
+        clear(str(info.value), unusable_home)
+    with pytest.raises(OSError) as info:
+        import_dataset(plates_zip, unusable_home / "datasets" / "x")
+    assert str(unusable_home) in str(info.value) and "cannot" in str(info.value), str(info.value)
+
+    # the command-line training: refused at once, with the reason in its run folder's status
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PLATE_STUDIO_HOME": str(unusable_home)}
+    proc = subprocess.run([sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(run_dir), *SMALL,
+                           "--num-epoch", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    status = RunFolder(run_dir).status()
+    assert status["state"] == "failed"
+    clear(status["error"], unusable_home)
+    assert not (run_dir / "checkpoints").exists()
+    proc = subprocess.run([sys.executable, "-m", "engine", "import", str(plates_zip), "--out",
+                           str(unusable_home / "datasets" / "x")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error:" in proc.stderr, proc.stderr[-2000:]
+    assert unusable_home.parent.is_file()
