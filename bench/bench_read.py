@@ -40,7 +40,9 @@ def make_reader(model_dir: str | None):
 
     cfg = TrainConfig()
     charset = Charset("0123456789ABCDEFGHIJKLMNOPRSTUVYZ")
-    return PlateReader(build_model(charset.num_chars, 10, cfg.max_height, cfg.max_width), charset)
+    model = build_model(charset.num_chars, 10, cfg.max_height, cfg.max_width, filters=cfg.filters,
+                        rnn_units=cfg.rnn_units, attention_units=cfg.rnn_units)
+    return PlateReader(model, charset)
 
 
 def main() -> int:

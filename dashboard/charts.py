@@ -104,7 +104,7 @@ def char_histogram(hist: dict, *, height: int = 260) -> go.Figure:
     items = sorted(((str(k), int(v)) for k, v in (hist or {}).items()), key=lambda kv: (-kv[1], kv[0]))
     fig = go.Figure(go.Bar(x=[k for k, _ in items], y=[v for _, v in items], marker_color=GREEN,
                            hovertemplate="'%{x}': %{y} times<extra></extra>"))
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(type="category", dtick=1, tickfont=dict(size=10))
     return _layout(fig, title="Characters", x="character", y="times seen", height=height, legend=False)
 
 

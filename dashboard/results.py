@@ -165,12 +165,7 @@ def bundle_path(run: dict) -> Path | None:
 
 
 def make_bundle(run: dict) -> Path:
-    """engine.export.make_bundle, re-exporting first if the model changed since the last export
-    (a resumed run), since make_bundle reuses an existing export folder as it is."""
+    """The run's download bundle (the engine re-exports first when the model changed since)."""
     from engine import export
 
-    run_dir = Path(run["path"])
-    keras_file = run_dir / "export" / "model.keras"
-    if keras_file.exists() and keras_file.stat().st_mtime < checkpoint_stamp(run["path"]):
-        export.export_model(run_dir, run_dir / "export")
-    return Path(export.make_bundle(run_dir))
+    return Path(export.make_bundle(Path(run["path"])))

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from engine.runfolder import atomic_write_bytes, atomic_write_json, now_iso
+from engine.runfolder import RunFolder, atomic_write_bytes, atomic_write_json, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -191,12 +191,21 @@ def _zip_add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     zf.writestr(info, data)
 
 
+def _export_is_current(model_dir: Path, export_dir: Path, checkpoint: str) -> bool:
+    """True if the export exists and is newer than the checkpoint it was made from (a resumed run is re-exported)."""
+    keras_file = export_dir / "model.keras"
+    if not (keras_file.exists() and (export_dir / "saved_model").is_dir()):
+        return False
+    source = RunFolder(model_dir).checkpoint(checkpoint)
+    return not source.exists() or source.stat().st_mtime <= keras_file.stat().st_mtime
+
+
 def make_bundle(model_dir: str | os.PathLike, export_dir: str | os.PathLike | None = None,
                 checkpoint: str = "best") -> Path:
     """MODEL_DIR/bundle.zip: the export (made now if missing) plus the run's files and a README."""
     model_dir = Path(model_dir)
     export_dir = Path(export_dir) if export_dir else model_dir / "export"
-    if not ((export_dir / "model.keras").exists() and (export_dir / "saved_model").is_dir()):
+    if not _export_is_current(model_dir, export_dir, checkpoint):
         export_model(model_dir, export_dir, checkpoint=checkpoint)
     reader_cfg = json.loads((export_dir / "reader.json").read_text(encoding="utf-8"))
     chars = json.loads((export_dir / "charset.json").read_text(encoding="utf-8"))["chars"]

@@ -7,6 +7,7 @@ import unicodedata
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_NAME_BYTES = 200  # UTF-8 bytes of a name: room under the 255-byte limit for suffixes like "-2"
 
 
 class UnsafeName(ValueError):
@@ -59,6 +60,8 @@ def safe_name(name: str, *, max_length: int = 64) -> str:
     text = re.sub(r"[^\w.\-]+", "-", text, flags=re.UNICODE)
     text = re.sub(r"\.{2,}", ".", text).strip(".-_")
     text = text[:max_length].strip(".-_")
+    while len(text.encode("utf-8")) > MAX_NAME_BYTES:  # file systems allow 255 bytes a name
+        text = text[:-1].rstrip(".-_")
     if not text:
         raise UnsafeName(f"{name!r} is not a usable name: use letters, digits, '-' or '_'.")
     return text

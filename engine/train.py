@@ -263,7 +263,8 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         self.strategy = make_strategy(cfg.strategy)
         with self.strategy.scope():
-            self.model = build_model(self.charset.num_chars, cfg.max_prediction, cfg.max_height, cfg.max_width)
+            self.model = build_model(self.charset.num_chars, cfg.max_prediction, cfg.max_height, cfg.max_width,
+                                     filters=cfg.filters, rnn_units=cfg.rnn_units, attention_units=cfg.rnn_units)
             ema = cfg.ema_momentum > 0
             self.optimizer = keras.optimizers.Adam(cfg.initial_learning_rate, clipnorm=5.0, use_ema=ema,
                                                    ema_momentum=cfg.ema_momentum if ema else 0.99)
@@ -337,7 +338,7 @@ class Trainer:
         meta = self.resume_state.meta if self.resume_state else {}
         epoch, step = meta.get("epoch", 0), meta.get("step", 0)
         best, best_epoch = meta.get("best", -1.0), meta.get("best_epoch", 0)
-        elapsed_before = meta.get("elapsed", 0.0)
+        elapsed_before = self.elapsed_before = meta.get("elapsed", 0.0)
         n = len(self.train_batches.labels)
         steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
         total_steps = steps_per_epoch * cfg.num_epoch
@@ -467,7 +468,7 @@ class Trainer:
             log.info("Test: plate accuracy %.4f, character accuracy %.4f on %d images",
                      result["plate_accuracy"], result["char_accuracy"], result["count"])
         run.update_status(state="finished", pid=None, finished_at=now_iso(), eta_seconds=0,
-                          message="Finished", elapsed_seconds=round(time.time() - self.started, 1))
+                          message="Finished", elapsed_seconds=round(self._elapsed(self.elapsed_before), 1))
 
 
 def _learning_rate(cfg: TrainConfig, step: int, total_steps: int, elapsed: float, budget: float | None) -> float:

@@ -198,9 +198,15 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     # click another row of the table (a canvas grid): the photo panel follows the selection
     heading = page.get_by_role("heading", level=4).first
     before = heading.inner_text()
-    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    table = page.get_by_test_id("stDataFrame").first
+    table.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    grid = table.bounding_box()
     row_height = 35
-    page.mouse.click(grid["x"] + 12, grid["y"] + row_height * 3 + row_height / 2)  # row 3's selection box
+    x, y = grid["x"] + 16, grid["y"] + row_height * 3 + row_height / 2  # row 3's selection box
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
     expect(heading).not_to_have_text(before, timeout=60_000)
     expect(gif).to_be_visible(timeout=120_000)
     shot(page, "4-results")
