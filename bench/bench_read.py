@@ -40,7 +40,7 @@ def make_reader(model_dir: str | None):
 
     cfg = TrainConfig()
     charset = Charset("0123456789ABCDEFGHIJKLMNOPRSTUVYZ")
-    model = build_model(charset.num_chars, 10, cfg.max_height, cfg.max_width, filters=cfg.filters,
+    model = build_model(charset.num_chars, 10, 32, 128, filters=cfg.filters,  # the shape chosen for tr plates
                         rnn_units=cfg.rnn_units, attention_units=cfg.rnn_units)
     return PlateReader(model, charset)
 

@@ -11,8 +11,10 @@ PRESET_ORDER = ("quick", "balanced", "best")
 
 # Advanced settings: (TrainConfig field, label, help, kind, min, max, step)
 ADVANCED = [
-    ("max_width", "Image width (px)", "Photos are resized to this width before reading (aocr --max-width).", int, 16, 1024, 8),
-    ("max_height", "Image height (px)", "Photos are resized to this height (aocr --max-height).", int, 16, 256, 4),
+    ("max_width", "Image width (px)", "Photos are fitted into this width before reading (aocr --max-width). "
+     "Empty: chosen from your photos' shape.", int, 16, 1024, 8),
+    ("max_height", "Image height (px)", "Photos are fitted into this height (aocr --max-height). "
+     "Empty: chosen from your photos' shape.", int, 16, 256, 4),
     ("max_prediction", "Longest plate text (characters)", "The model reads at most this many characters "
      "(aocr --max-prediction). Empty: longest label + 2.", int, 1, 64, 1),
     ("num_epoch", "Epochs (passes over the photos)", "Upper limit; the time budget usually ends training first "
@@ -20,6 +22,8 @@ ADVANCED = [
     ("batch_size", "Batch size (photos per step)", "aocr --batch-size.", int, 1, 1024, 1),
     ("initial_learning_rate", "Learning rate", "Step size of the optimiser (aocr --initial-learning-rate).", float, 1e-6, 1.0, 1e-4),
     ("max_minutes", "Time budget (minutes)", "Training stops and keeps the best model when this runs out.", float, 0.1, 1440.0, 0.5),
+    ("patience", "Stop early after (epochs)", "Stop when validation plate accuracy has not improved for this many "
+     "epochs. Empty: train for the whole time budget.", int, 1, 10000, 1),
 ]
 
 

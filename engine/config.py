@@ -8,8 +8,8 @@ from typing import Any
 @dataclass
 class TrainConfig:
     # model shape (aocr: --max-width, --max-height, --max-prediction)
-    max_width: int = 128
-    max_height: int = 32
+    max_width: int | None = None  # None: chosen from the photos' shape (engine.preprocess.input_shape_for)
+    max_height: int | None = None
     max_prediction: int | None = None  # None: longest training label + 2
     filters: tuple[int, ...] = (16, 32, 64, 96)  # CNN widths: small enough to read 1,000 plates/s on 2 cores
     rnn_units: int = 96
@@ -25,7 +25,7 @@ class TrainConfig:
     augment: bool = True
     ctc_weight: float = 0.5  # auxiliary CTC loss on the encoder: makes attention align early
     label_smoothing: float = 0.0
-    synthetic_fraction: float = 0.0  # rendered look-alike plates added per epoch, as a share of the real ones
+    synthetic_fraction: float = 0.5  # rendered look-alike plates added per epoch, as a share of the real ones
     ema_momentum: float = 0.99  # validate and keep the "best" model on averaged weights (0: off)
     strategy: str = "default"
     seed: int = 0

@@ -24,6 +24,19 @@ class Placement(NamedTuple):
     top: int  # rows of padding above the image
 
 
+def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """Model input (height, width) for photos of these (width, height) sizes.
+
+    Long, flat plates (most European ones) read well at 32 px high; squarer ones (US plates, with
+    their smaller characters) get 48. The width fits the typical plate with some room to spare.
+    """
+    aspects = sorted(w / max(h, 1) for w, h in sizes) or [3.0]
+    aspect = aspects[len(aspects) // 2]
+    height = 32 if aspect >= 2.6 else 48
+    width = int(min(256, max(64, -(-height * aspect * 1.15 // 16) * 16)))
+    return height, width
+
+
 def decode_gray(image: bytes | np.ndarray) -> np.ndarray:
     """Encoded bytes (or an already decoded array) to a 2-D uint8 grayscale image."""
     if isinstance(image, np.ndarray):

@@ -24,6 +24,7 @@ from engine import checkpoint as ckpt
 from engine.charset import EOS, GO, Charset
 from engine.config import TrainConfig, config_for
 from engine.locks import TrainingBusy, training_lock
+from engine.preprocess import input_shape_for
 from engine.runfolder import RunFolder, now_iso
 from engine.sources import Example, is_dataset_folder, load_examples
 from engine.split import grouped_split
@@ -113,12 +114,10 @@ def _check_stop() -> None:
 # -------------------------------------------------------------------------------------------------
 # data
 # -------------------------------------------------------------------------------------------------
-def _decode_for_training(examples: list[Example], work_height: int, max_work_width: int) -> list[np.ndarray]:
-    """Decode once, keep grayscale at about `work_height` rows (never wider than max_work_width)."""
+def _decode_all(examples: list[Example]) -> list[np.ndarray]:
     import cv2
 
-    return [_resize_for_work(cv2.imdecode(np.frombuffer(ex.image, np.uint8), cv2.IMREAD_GRAYSCALE), work_height, max_work_width)
-            for ex in examples]
+    return [cv2.imdecode(np.frombuffer(ex.image, np.uint8), cv2.IMREAD_GRAYSCALE) for ex in examples]
 
 
 def _resize_for_work(gray: np.ndarray, work_height: int, max_work_width: int) -> np.ndarray:
@@ -228,12 +227,17 @@ class Trainer:
         unknown = sorted({c for e in val for c in e.label if not charset.knows(c)})
         if unknown:
             log.warning("Validation labels use characters never seen in training: %s", "".join(unknown))
-        work_h = cfg.max_height * WORK_SCALE
+        train_grays, val_grays = _decode_all(train), _decode_all(val)
+        if cfg.max_height is None or cfg.max_width is None:
+            height, width = input_shape_for([(g.shape[1], g.shape[0]) for g in train_grays])
+            cfg.max_height, cfg.max_width = cfg.max_height or height, cfg.max_width or width
+            log.info("Model input chosen from the photos: %d x %d px (height x width)", cfg.max_height, cfg.max_width)
+        work_h, work_w = cfg.max_height * WORK_SCALE, cfg.max_width * WORK_SCALE * 2
         log.info("Data: %d training images, %d validation images, %d characters: %s",
                  len(train), len(val), charset.num_chars, charset.chars)
         self.charset = charset
         length = cfg.max_prediction + 1
-        train_images = _decode_for_training(train, work_h, cfg.max_width * WORK_SCALE * 2)
+        train_images = [_resize_for_work(g, work_h, work_w) for g in train_grays]
         train_labels = [e.label for e in train]
         extra = int(round(cfg.synthetic_fraction * len(train)))
         if extra:
@@ -243,11 +247,11 @@ class Trainer:
 
             for bgr, label in lookalikes(train_labels, charset.chars, extra, cfg.seed):
                 gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-                train_images.append(_resize_for_work(gray, work_h, cfg.max_width * WORK_SCALE * 2))
+                train_images.append(_resize_for_work(gray, work_h, work_w))
                 train_labels.append(label)
             log.info("Added %d synthetic look-alike plates to the training data", extra)
         self.train_batches = BatchMaker(train_images, train_labels, charset, cfg, length)
-        self.val_batches = BatchMaker(_decode_for_training(val, work_h, cfg.max_width * WORK_SCALE * 2),
+        self.val_batches = BatchMaker([_resize_for_work(g, work_h, work_w) for g in val_grays],
                                       [e.label for e in val], charset, cfg, length)
         self.val_labels = [e.label for e in val]
 

@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SMALL = ["--max-width", "64", "--max-height", "32", "--batch-size", "16"]
 EPOCHS = 12
-DISK_FULL_LIMIT = 2 * 1024 * 1024  # bytes a file may grow to in the "disk full" children
 SETTINGS = {"max_width": 64, "max_height": 32, "batch_size": 16, "num_epoch": EPOCHS, "steps_per_checkpoint": 1,
             "max_minutes": 8.0}
 
@@ -200,8 +199,11 @@ def resumed(crashes: dict, home: Path, dataset: Path, tmp_path_factory: pytest.T
     copy = home / "copy-diskfull"
     shutil.copytree(crashes["run_dir"], copy, ignore=shutil.ignore_patterns("*.tmp"))  # the kill's leftovers
     folder = RunFolder(copy)
+    limit = folder.checkpoint("last").stat().st_size // 2  # status.json (~1 KB) and the log fit, a checkpoint not
+    assert folder.log_path.stat().st_size < limit // 4 and folder.status_path.stat().st_size < 4096
     crashes["diskfull"] = {
         "run_dir": copy,
+        "limit": limit,
         "kept": {name: digest(folder.checkpoint(name)) for name in ("last", "best") if folder.checkpoint(name).exists()},
         "meta": ckpt.load(folder.checkpoint("last")).meta,
         "metrics": folder.metrics_path.read_bytes(),
@@ -210,12 +212,34 @@ def resumed(crashes: dict, home: Path, dataset: Path, tmp_path_factory: pytest.T
              "--num-epoch", str(EPOCHS), "--steps-per-checkpoint", "1"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PLATE_STUDIO_HOME": str(tmp_path_factory.mktemp("diskfull_home"))},
-            preexec_fn=limited_fsize(DISK_FULL_LIMIT),
+            preexec_fn=limited_fsize(limit),
         ),
     }
+    # A kill between the epoch-end checkpoint and its metrics line, simulated on another copy: the
+    # checkpoint says epoch 2 is done, metrics.jsonl only has epoch 1. Resumed to 3 epochs.
+    gap = home / "copy-gap"
+    shutil.copytree(crashes["run_dir"], gap, ignore=shutil.ignore_patterns("*.tmp"))
+    rewrite_meta(RunFolder(gap).checkpoint("last"), epoch=2)
+    crashes["gap"] = {"run_dir": gap, "proc": subprocess.Popen(
+        [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(gap), *SMALL, "--num-epoch", "3"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PLATE_STUDIO_HOME": str(tmp_path_factory.mktemp("gap_home"))})}
+
     runs.resume_run(crashes["run_id"])
     wait_until(lambda: runs.get_run(crashes["run_id"])["active"], 10, "resume did not start")
     return crashes
+
+
+def rewrite_meta(path: Path, **changes) -> None:
+    """Change a checkpoint's metadata in place (its arrays untouched)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = {**json.loads(bytes(arrays["meta"]).decode("utf-8")), **changes}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +337,19 @@ def test_a_restarted_dashboard_shows_the_results_after_the_end(finished: dict) -
     assert not at.error
 
 
+@pytest.mark.xfail(strict=True, reason="engine/train.py (lead): a kill between the epoch-end checkpoint and its "
+                   "metrics line loses that epoch's line for good; fix: keep the row in the checkpoint's meta and "
+                   "re-append it on resume when metrics.jsonl ends before meta['epoch']")
+def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict) -> None:
+    proc = resumed["gap"]["proc"]
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert [r["epoch"] for r in RunFolder(resumed["gap"]["run_dir"]).metrics()] == [1, 2, 3]
+
+
 # --- checkpoint saves killed many times (no TensorFlow: fast, so many kills) -----------------------------------
 SAVER = textwrap.dedent("""
     import sys
@@ -388,7 +425,7 @@ def test_a_torn_metrics_line_does_not_swallow_the_next_epoch(tmp_path: Path) -> 
 
 # --- disk full -------------------------------------------------------------------------------------------------
 def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(resumed: dict) -> None:
-    """Files may not grow past 2 MB: status.json (~1 KB) and the log fit, a checkpoint (MBs) does not."""
+    """Files may not grow past half a checkpoint: status.json (~1 KB) and the log fit, a checkpoint does not."""
     seen = resumed["diskfull"]
     proc = seen["proc"]
     try:
@@ -397,7 +434,7 @@ def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(resume
         proc.kill()
     assert proc.returncode == 1, stderr[-3000:]
     folder = RunFolder(seen["run_dir"])
-    assert all(folder.checkpoint(n).stat().st_size > DISK_FULL_LIMIT for n in seen["kept"])
+    assert folder.checkpoint("last").stat().st_size > seen["limit"]
     status = folder.status()
     assert status["state"] == "failed" and status["pid"] is None
     error = status["error"]
@@ -462,6 +499,22 @@ def unusable_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def clear(message: str, home: Path) -> None:
     assert str(home) in message and "PLATE_STUDIO_HOME" in message, message
     assert "Traceback" not in message and len(message) < 400, message
+
+
+@pytest.mark.xfail(strict=True, reason="dashboard: with an unusable data folder every page crashes with Streamlit's "
+                   "redacted 'This app has encountered an error'; fix in dashboard/common.py page_guard(), after the "
+                   "password check: try engine.paths.data_home() except DataFolderUnusable as exc: "
+                   "st.error(str(exc)); st.stop()")
+def test_unusable_data_folder_dashboard_says_what_to_do(unusable_home: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    for page in (None, "pages/train.py", "pages/results.py", "pages/try_it.py", "pages/runs.py"):
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception, (page, [e.value[:200] for e in at.exception])
+        assert any("PLATE_STUDIO_HOME" in e.value for e in at.error), page
 
 
 def test_unusable_data_folder_import_and_training_refuse_clearly(unusable_home: Path, plates_zip: Path,
