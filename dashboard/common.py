@@ -213,3 +213,10 @@ def page_guard() -> None:
     if not authenticated():
         login_page()
         st.stop()
+    from engine.paths import DataFolderUnusable, data_home
+
+    try:  # every page needs the data folder: say what to do instead of crashing
+        data_home()
+    except DataFolderUnusable as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()

@@ -343,6 +343,7 @@ class Trainer:
         epoch, step = meta.get("epoch", 0), meta.get("step", 0)
         best, best_epoch = meta.get("best", -1.0), meta.get("best_epoch", 0)
         elapsed_before = self.elapsed_before = meta.get("elapsed", 0.0)
+        self._mend_metrics(meta)
         n = len(self.train_batches.labels)
         steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
         total_steps = steps_per_epoch * cfg.num_epoch
@@ -398,8 +399,8 @@ class Trainer:
                    "train_plate_accuracy": right_sum / max(seen, 1), "val_plate_accuracy": val["plate_accuracy"],
                    "val_char_accuracy": val["char_accuracy"], "learning_rate": float(lr),
                    "seconds": round(epoch_seconds, 2), "elapsed": round(elapsed, 1)}
-            # checkpoint first, then the metrics line: a line in metrics.jsonl always has its checkpoint
-            self._save("last", epoch, step, best, best_epoch, elapsed_before)
+            # checkpoint first (carrying the row), then the metrics line: a kill in between is mended on resume
+            self._save("last", epoch, step, best, best_epoch, elapsed_before, metrics_row=row)
             run.append_metrics(row)
             log.info("epoch %d/%d loss %.4f train %.3f val plate %.3f char %.3f lr %.2e (%.1fs)", epoch, cfg.num_epoch,
                      row["loss"], row["train_plate_accuracy"], row["val_plate_accuracy"], row["val_char_accuracy"],
@@ -413,6 +414,13 @@ class Trainer:
         if out_of_time:
             log.info("Time budget of %.1f minutes reached.", cfg.max_minutes)
         self.finish()
+
+    def _mend_metrics(self, meta: dict) -> None:
+        """A kill between the epoch's checkpoint and its metrics line lost the line: write it from the checkpoint."""
+        row = meta.get("metrics_row")
+        done = [r.get("epoch", 0) for r in self.run.metrics()]
+        if row and row.get("epoch") == meta.get("epoch") and (not done or max(done) < row["epoch"]):
+            self.run.append_metrics(row)
 
     def _elapsed(self, before: float) -> float:
         return before + (time.time() - self.session_start)
@@ -453,8 +461,8 @@ class Trainer:
             for var, value in zip(variables, current):
                 var.assign(value)
 
-    def _save(self, which, epoch, step, best, best_epoch, elapsed_before, with_optimizer=True):
-        meta = {"epoch": epoch, "step": step, "best": best, "best_epoch": best_epoch,
+    def _save(self, which, epoch, step, best, best_epoch, elapsed_before, with_optimizer=True, metrics_row=None):
+        meta = {"metrics_row": metrics_row, "epoch": epoch, "step": step, "best": best, "best_epoch": best_epoch,
                 "elapsed": self._elapsed(elapsed_before), "charset": self.charset.chars,
                 "config": self.config.to_dict(), "model": self.model.get_config(), "saved_at": now_iso()}
         ckpt.save(self.run.checkpoint(which), self.model, self.optimizer if with_optimizer else None, meta)

@@ -337,9 +337,6 @@ def test_a_restarted_dashboard_shows_the_results_after_the_end(finished: dict) -
     assert not at.error
 
 
-@pytest.mark.xfail(strict=True, reason="engine/train.py (lead): a kill between the epoch-end checkpoint and its "
-                   "metrics line loses that epoch's line for good; fix: keep the row in the checkpoint's meta and "
-                   "re-append it on resume when metrics.jsonl ends before meta['epoch']")
 def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict) -> None:
     proc = resumed["gap"]["proc"]
     try:
@@ -501,10 +498,6 @@ def clear(message: str, home: Path) -> None:
     assert "Traceback" not in message and len(message) < 400, message
 
 
-@pytest.mark.xfail(strict=True, reason="dashboard: with an unusable data folder every page crashes with Streamlit's "
-                   "redacted 'This app has encountered an error'; fix in dashboard/common.py page_guard(), after the "
-                   "password check: try engine.paths.data_home() except DataFolderUnusable as exc: "
-                   "st.error(str(exc)); st.stop()")
 def test_unusable_data_folder_dashboard_says_what_to_do(unusable_home: Path) -> None:
     from streamlit.testing.v1 import AppTest
 
