@@ -216,10 +216,12 @@ def resumed(crashes: dict, home: Path, dataset: Path, tmp_path_factory: pytest.T
         ),
     }
     # A kill between the epoch-end checkpoint and its metrics line, simulated on another copy: the
-    # checkpoint says epoch 2 is done, metrics.jsonl only has epoch 1. Resumed to 3 epochs.
+    # checkpoint says epoch 2 is done (and carries epoch 2's metrics row, as the trainer writes it),
+    # metrics.jsonl only has epoch 1. Resumed to 3 epochs.
     gap = home / "copy-gap"
     shutil.copytree(crashes["run_dir"], gap, ignore=shutil.ignore_patterns("*.tmp"))
-    rewrite_meta(RunFolder(gap).checkpoint("last"), epoch=2)
+    first_row = RunFolder(gap).metrics()[0]
+    rewrite_meta(RunFolder(gap).checkpoint("last"), epoch=2, metrics_row={**first_row, "epoch": 2, "loss": 1.25})
     crashes["gap"] = {"run_dir": gap, "proc": subprocess.Popen(
         [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(gap), *SMALL, "--num-epoch", "3"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -344,7 +346,9 @@ def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict)
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr[-3000:]
-    assert [r["epoch"] for r in RunFolder(resumed["gap"]["run_dir"]).metrics()] == [1, 2, 3]
+    rows = RunFolder(resumed["gap"]["run_dir"]).metrics()
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[1]["loss"] == 1.25, "epoch 2's line comes from the checkpoint that finished it"
 
 
 # --- checkpoint saves killed many times (no TensorFlow: fast, so many kills) -----------------------------------
