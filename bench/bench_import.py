@@ -7,19 +7,16 @@ Pillow import time is excluded: they are loaded before the clock starts. Target:
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[2] / "shared/data/plates/tr"
-sys.path.insert(0, str(REPO))
+from common import plates_dir  # noqa: E402 - also puts the repo on sys.path
 
 
 def main() -> int:
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} not found (the shared plate crops are only on the dev machine)")
+    DATA = plates_dir("tr")  # noqa: N806
+    if DATA is None:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import cv2  # noqa: F401  (warm-up: excluded from the timing)
