@@ -76,10 +76,8 @@ def wait_for_run_end(run_id: str, timeout: float = 240.0) -> dict:
     return runs.get_run(run_id)
 
 
-def trainer_pids(home: Path) -> list[int]:
-    """Pids of `python -m engine train` processes whose run folder is under `home`."""
-    pids = []
-    runs_root = str((Path(home) / "runs").resolve())
+def trainer_processes():
+    """(pid, argv) of every running `python -m engine train` process on this machine."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -87,9 +85,14 @@ def trainer_pids(home: Path) -> list[int]:
             args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
         except OSError:
             continue
-        if "engine" in args and "train" in args and any(a.startswith(runs_root) for a in args):
-            pids.append(int(proc.name))
-    return pids
+        if "engine" in args and "train" in args:
+            yield int(proc.name), args
+
+
+def trainer_pids(home: Path) -> list[int]:
+    """Pids of `python -m engine train` processes whose run folder is under `home`."""
+    runs_root = str((Path(home) / "runs").resolve())
+    return [pid for pid, args in trainer_processes() if any(a.startswith(runs_root) for a in args)]
 
 
 def kill_trainers(home: Path, timeout: float = 20.0) -> None:

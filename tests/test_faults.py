@@ -79,16 +79,12 @@ def sigkill(pid: int) -> None:
 
 def kill_leftovers(run_dirs: list[Path]) -> None:
     """SIGKILL any trainer still running on one of these run folders (this module's only)."""
+    from browser_helpers import trainer_processes
+
     targets = {str(Path(d).resolve()) for d in run_dirs}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-        except OSError:
-            continue
-        if "engine" in args and "train" in args and targets & set(args):
-            sigkill(int(proc.name))
+    for pid, args in trainer_processes():
+        if targets & set(args):
+            sigkill(pid)
 
 
 def limited_fsize(max_bytes: int):
