@@ -237,7 +237,8 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     # reload: everything comes back from disk ----------------------------------------------------------
     page.reload()
     page.get_by_role("heading", name="Runs", level=1).wait_for()
-    expect(page.get_by_text("browser run").first).to_be_visible()
+    # the run is named in the pickers (the data grid also holds it, in cells hidden behind its canvas)
+    expect(page.get_by_text("browser run").filter(visible=True).first).to_be_visible(timeout=30_000)
     assert not page.get_by_test_id("stException").count()
 
 
