@@ -188,7 +188,7 @@ def test_operator_flow_upload_train_results_download(server, page, sample_zip: P
     page.get_by_role("button", name="See results").click()
     page.get_by_role("heading", name="Results", level=1).wait_for()
     expect(page.get_by_test_id("stMetric").filter(has_text="Plate accuracy")).to_contain_text("%")
-    expect(page.get_by_text("share of plates read exactly right").first).to_be_visible()
+    expect(page.get_by_text("share of plates read exactly right").filter(visible=True).first).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     gif = page.get_by_test_id("stImage").filter(has_text="Where the model looks")
     expect(gif).to_be_visible(timeout=120_000)
