@@ -5,14 +5,22 @@ engine.importer, trainings are real `python -m engine train` processes kept tiny
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Small enough for ~20-40 s of training on a shared 2-core machine.
 TINY_TRAINING = {"max_width": 64, "max_height": 32, "max_minutes": 0.5, "num_epoch": 3, "batch_size": 16}
@@ -130,3 +138,46 @@ def read_status(run_dir: Path) -> dict:
         return json.loads((Path(run_dir) / "status.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+@contextlib.contextmanager
+def dashboard(home: Path, *, address: str | None = "127.0.0.1", **env_extra: str):
+    """`streamlit run streamlit_app.py` on a free port with its own data folder; yields the URL.
+
+    address=None leaves the listening address to .streamlit/config.toml.
+    """
+    port = free_port()
+    env = dict(os.environ, PLATE_STUDIO_HOME=str(home), **env_extra)
+    if "PLATE_STUDIO_PASSWORD" not in env_extra:
+        env.pop("PLATE_STUDIO_PASSWORD", None)
+    log_path = home / "server.log"
+    log = open(log_path, "wb")
+    flags = ["--server.address", address] if address else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", *flags],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        kill_trainers(home)

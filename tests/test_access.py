@@ -11,13 +11,7 @@
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,32 +130,11 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
 
 
 def test_the_real_server_binds_to_loopback_only(studio_home: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PLATE_STUDIO_HOME": str(studio_home)}
-    env.pop("PLATE_STUDIO_PASSWORD", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    assert r.read() == b"ok"
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-                time.sleep(0.5)
-        addresses = _listening(port)
-        assert addresses and set(addresses) <= LOOPBACK, addresses
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    from browser_helpers import dashboard
+
+    with dashboard(studio_home, address=None) as url:  # the address comes from .streamlit/config.toml
+        addresses = _listening(int(url.rsplit(":", 1)[1]))
+    assert addresses and set(addresses) <= LOOPBACK, addresses
 
 
 # --- the password gate on every page --------------------------------------------------------------------

@@ -6,19 +6,14 @@ new photo, download the model bundle. Screenshots of every page go to test-artif
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from browser_helpers import free_port, kill_trainers, plate_jpeg, zip_is_valid, zip_with_bad_files
+from browser_helpers import dashboard, plate_jpeg, zip_is_valid, zip_with_bad_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -31,45 +26,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
                        reason=f"chromium not found at {CHROMIUM} (install it: `make browser` or apt-get install chromium)"),
 ]
-
-
-@contextlib.contextmanager
-def dashboard(home: Path, **env_extra: str):
-    """`streamlit run streamlit_app.py` on a free port with its own data folder; yields the URL."""
-    port = free_port()
-    env = dict(os.environ, PLATE_STUDIO_HOME=str(home), **env_extra)
-    if "PLATE_STUDIO_PASSWORD" not in env_extra:
-        env.pop("PLATE_STUDIO_PASSWORD", None)
-    log_path = home / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start:\n" + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        kill_trainers(home)
 
 
 @pytest.fixture(scope="module")
