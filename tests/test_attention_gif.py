@@ -1,7 +1,6 @@
 """Attention GIFs and aocr's --visualize layout."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import cv2

@@ -89,7 +89,7 @@ def goto_page(page, title: str) -> None:
 def test_operator_flow_upload_train_results_download(server, page, sample_zip: Path, tmp_path: Path):
     from playwright.sync_api import expect
 
-    url, home = server["url"], server["home"]
+    url = server["url"]
     # the very first visit of a fresh server is a deep link: it must still go through the router
     page.goto(url + "/runs")
     page.get_by_role("heading", name="Runs", level=1).wait_for()
