@@ -13,8 +13,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 ## run: install (first time only) and start the dashboard on http://localhost:$(PORT)
+## (refuses to listen beyond this machine without a password: see README, Access)
 run: $(BIN)/.installed
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+	$(BIN)/python -m dashboard.serve --server.port $(PORT)
 
 ## browser: Debian's chromium for the end-to-end browser tests (Playwright drives it)
 browser:

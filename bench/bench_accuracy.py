@@ -46,8 +46,8 @@ def main() -> int:
 
     # score every image of the fixed test side (exact duplicates included, so figures stay comparable)
     sys.path.insert(0, str(ROOT))
-    from engine.evaluate import evaluate
-    from engine.sources import Example
+    from engine.reading.evaluate import evaluate
+    from engine.data.sources import Example
 
     test = [Example(r["filename"], r["label"], (folder / r["filename"]).read_bytes())
             for r in split_rows(folder) if r["split"] == "test"]

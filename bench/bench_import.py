@@ -23,7 +23,7 @@ def main() -> int:
     import PIL.Image  # noqa: F401
     import tensorflow  # noqa: F401
 
-    from engine.importer import import_dataset
+    from engine.data.importer import import_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         started = time.perf_counter()

@@ -23,20 +23,20 @@ def load_images(limit: int) -> tuple[list[bytes], str]:
         return [f.read_bytes() for f in files], f"{len(files)} real plates from {folder}"
     import cv2
 
-    from engine.sample import render_plate
+    from engine.data.sample import render_plate
 
     images = [cv2.imencode(".jpg", render_plate(f"34AB{i:04d}", i))[1].tobytes() for i in range(limit)]
     return images, f"{limit} generated plates (../shared not found)"
 
 
 def make_reader(model_dir: str | None):
-    from engine.reader import PlateReader
+    from engine.reading.reader import PlateReader
 
     if model_dir:
         return PlateReader.load(model_dir)
-    from engine.charset import Charset
-    from engine.config import TrainConfig
-    from engine.model import build_model
+    from engine.model.charset import Charset
+    from engine.training.settings import TrainConfig
+    from engine.model.network import build_model
 
     cfg = TrainConfig()
     charset = Charset("0123456789ABCDEFGHIJKLMNOPRSTUVYZ")

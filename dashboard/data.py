@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from engine.paths import UnsafeName, child_path, data_home, datasets_dir, safe_name
+from engine.storage.paths import UnsafeName, child_path, data_home, datasets_dir, safe_name
 
 CHUNK = 8 * 1024 * 1024
 
@@ -36,12 +36,31 @@ def dataset_dir_for(name: str) -> Path:
     return child_path(datasets_dir(), name)
 
 
+def upload_limit_mb() -> int:
+    """The largest upload the server accepts, in MB (server.maxUploadSize in .streamlit/config.toml)."""
+    from streamlit import config
+
+    return int(config.get_option("server.maxUploadSize"))
+
+
+def upload_help() -> str:
+    """The Data page uploader's help text, with the server's real limit."""
+    return f"One .zip file, up to {upload_limit_mb()} MB. Folders inside the zip are fine."
+
+
+_UPLOAD_CLAIMS: dict[Path, Any] = {}  # upload folder -> its FolderClaim, until remove_upload
+
+
 def save_upload(uploaded: Any) -> Path:
     """Copy an st.file_uploader file to data/uploads/<random>/<its name> (removed by remove_upload).
 
     The file keeps its own (sanitised) name so that messages from the importer mention the name
-    the operator knows.
+    the operator knows. The folder is claimed until remove_upload, so clean_leftovers at start-up
+    removes only uploads whose server died; a failed save (disk full) leaves nothing.
     """
+    from engine.data.dataset import FolderClaim
+    from engine.storage.files import is_out_of_space
+
     folder = data_home() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     own = Path(getattr(uploaded, "name", "") or "upload.zip")
@@ -51,19 +70,24 @@ def save_upload(uploaded: Any) -> Path:
         name = "upload.zip"
     tmp_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
     target = tmp_dir / name
-    with open(target, "wb") as out:
-        if hasattr(uploaded, "seek"):
-            uploaded.seek(0)
-        while True:
-            chunk = uploaded.read(CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
+    _UPLOAD_CLAIMS[target] = FolderClaim(tmp_dir)
+    try:
+        with open(target, "wb") as out:
+            if hasattr(uploaded, "seek"):
+                uploaded.seek(0)
+            while chunk := uploaded.read(CHUNK):
+                out.write(chunk)
+    except BaseException as exc:
+        remove_upload(target)
+        if is_out_of_space(exc):
+            raise ImportProblem(f"Not enough disk space to save the upload in {folder}; nothing was kept. Free some "
+                                "disk space and upload again.", f"{type(exc).__name__}: {exc}") from exc
+        raise
     return target
 
 
 def progress_adapter(update: Callable[[float, str], None]) -> Callable[..., None]:
-    """A progress callback for engine.importer that accepts the usual shapes.
+    """A progress callback for engine.data.importer that accepts the usual shapes.
 
     (fraction), (done, total), (done, total, message), (message, fraction) or keywords
     done=/total=/fraction=/message= all end up as update(fraction in [0, 1], text).
@@ -95,31 +119,22 @@ def progress_adapter(update: Callable[[float, str], None]) -> Callable[..., None
 
 def run_import(source: Path, name: str, *, test_fraction: float = 0.2, overwrite: bool = False,
                progress: Callable[..., None] | None = None) -> dict:
-    """engine.importer.import_dataset into datasets/<name>, with errors turned into ImportProblem."""
-    from engine import importer  # imported here: the page loads fast without it
+    """engine.data.importer.import_dataset into datasets/<name>, with errors turned into ImportProblem."""
+    from engine.data import importer  # imported here: the page loads fast without it
 
     out_dir = dataset_dir_for(name)
     if out_dir.exists() and not overwrite:
         raise ImportProblem(f"A dataset called '{out_dir.name}' already exists. Choose another name, "
                             "or tick 'Replace it' to import over it.")
-    refused = tuple(t for t in (getattr(importer, "ImportRefused", None), _unsafe_archive()) if t)
     try:
         return importer.import_dataset(source, out_dir, test_fraction=test_fraction, progress=progress, overwrite=overwrite)
-    except refused as exc:
+    except importer.ImportRefused as exc:
         raise ImportProblem(f"This file was refused: {_first_line(exc)}", _details(exc)) from exc
     except zipfile.BadZipFile as exc:
         raise ImportProblem("This file is not a zip archive (or it is damaged). Upload a .zip of plate photos.",
                             _details(exc)) from exc
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise ImportProblem(f"The import did not work: {_first_line(exc)}", _details(exc)) from exc
-
-
-def _unsafe_archive():
-    try:
-        from engine.safezip import UnsafeArchive
-    except ImportError:
-        return None
-    return UnsafeArchive
 
 
 def _first_line(exc: BaseException) -> str:
@@ -144,10 +159,15 @@ def remove_upload(path: Path | None) -> None:
         return
     path = Path(path)
     uploads = (data_home() / "uploads").resolve()
-    if path.parent.resolve().parent == uploads:
-        shutil.rmtree(path.parent, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    claim = _UPLOAD_CLAIMS.pop(path, None)
+    try:
+        if path.parent.resolve().parent == uploads:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 def labels_frame(dataset_dir: Path) -> pd.DataFrame:
@@ -190,7 +210,7 @@ def report_tables(report: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def sample_dataset() -> Path:
-    from engine import sample
+    from engine.data import sample
 
     return Path(sample.ensure_sample_dataset())
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.data import image_file, labels_frame
 from engine import runs
-from engine.runfolder import RunFolder
+from engine.storage.runfolder import RunFolder
 
 PREDICTION_COLUMNS = ["file", "label", "prediction", "confidence", "correct"]
 NONE_CHAR = "(none)"
@@ -126,7 +126,7 @@ def checkpoint_stamp(run_path: str) -> float:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model...")
 def _reader(run_path: str, stamp: float):
-    from engine.reader import PlateReader
+    from engine.reading.reader import PlateReader
 
     folder = RunFolder(run_path)
     which = "best" if folder.checkpoint("best").exists() else "last"
@@ -139,7 +139,7 @@ def reader_for(run: dict):
 
 @st.cache_data(max_entries=300, show_spinner=False)
 def _read_and_draw(run_path: str, stamp: float, digest: str, _data: bytes) -> dict:
-    from engine.attention_gif import attention_gif
+    from engine.reading.attention_gif import attention_gif
 
     reader = _reader(run_path, stamp)
     reading = reader.read([_data])[0]
@@ -166,6 +166,6 @@ def bundle_path(run: dict) -> Path | None:
 
 def make_bundle(run: dict) -> Path:
     """The run's download bundle (the engine re-exports first when the model changed since)."""
-    from engine import export
+    from engine.reading import export
 
     return Path(export.make_bundle(Path(run["path"])))

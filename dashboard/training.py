@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine import runs
-from engine.config import PRESETS, TrainConfig, config_for
-from engine.runfolder import RunFolder
+from engine.training.settings import PRESETS, TrainConfig, config_for
+from engine.storage.runfolder import RunFolder
 
 PRESET_ORDER = ("quick", "balanced", "best")
 

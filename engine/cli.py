@@ -1,7 +1,8 @@
-"""Command line with aocr's subcommands and flags: dataset, train, test, predict, export.
+"""Command line with aocr's subcommands and flags: dataset, train, test, predict, export (and ours).
 
-Each subcommand lives in the module that does the work; modules are imported only when their
-subcommand runs, so `python -m engine import` does not pay for loading TensorFlow.
+Each subcommand's work lives in the module that does it; modules are imported only when their
+subcommand runs, so `python -m engine import` does not pay for loading TensorFlow. The `train`
+flags are generated from engine/training/settings.py, the one declaration of every setting.
 """
 from __future__ import annotations
 
@@ -10,22 +11,34 @@ import importlib
 import logging
 import sys
 
+from engine.training.settings import PRESETS, TrainConfig, config_for, offered_settings, setting_type
+
 # subcommand -> (module, function taking the parsed args and returning an exit code)
 COMMANDS = {
-    "dataset": ("engine.tfrecords", "cli_dataset"),
-    "import": ("engine.importer", "cli_import"),
-    "sample": ("engine.sample", "cli_sample"),
-    "train": ("engine.train", "cli_train"),
-    "test": ("engine.evaluate", "cli_test"),
-    "predict": ("engine.predict", "cli_predict"),
-    "export": ("engine.export", "cli_export"),
+    "dataset": ("engine.data.tfrecords", "cli_dataset"),
+    "import": ("engine.data.importer", "cli_import"),
+    "sample": ("engine.data.sample", "cli_sample"),
+    "train": ("engine.cli", "cli_train"),
+    "pretrain": ("engine.training.pretrain", "cli_pretrain"),
+    "test": ("engine.reading.evaluate", "cli_test"),
+    "predict": ("engine.reading.predict", "cli_predict"),
+    "export": ("engine.reading.export", "cli_export"),
 }
 
 
-def _add_model_shape(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-width", type=int, default=None, help="model input width in pixels (default 128)")
-    p.add_argument("--max-height", type=int, default=None, help="model input height in pixels (default 32)")
-    p.add_argument("--max-prediction", type=int, default=None, help="longest text the model reads (default: longest label + 2)")
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+
+
+def add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per offered TrainConfig setting; unset flags stay None (the preset's value is used)."""
+    for name, meta, default in offered_settings():
+        kind = setting_type(name)
+        convert = _csv_ints if kind is tuple else kind
+        extra = {"choices": meta["choices"]} if meta.get("choices") else {}
+        shown = "automatic" if default is None else (",".join(map(str, default)) or "none") if kind is tuple else default
+        p.add_argument(meta["flag"], dest=name, type=convert, default=None,
+                       help=f"{meta['help']} (default: {shown})", **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("dataset", help="aocr's: annotation file -> TFRecords")
-    p.add_argument("annotations_path", help="text file, one 'path label' per line (or a CSV with image_path,plate_text)")
-    p.add_argument("output_path", help="the .tfrecords file to write")
+    p = sub.add_parser("dataset", help="aocr's: annotation file -> TFRecords (or a dataset folder's shards)")
+    p.add_argument("annotations_path", help="text file, one 'path label' per line, a CSV with image_path,plate_text, "
+                                            "or an imported dataset folder")
+    p.add_argument("output_path", nargs="?", default=None,
+                   help="the .tfrecords file to write (for a dataset folder: default its tfrecords/ shards)")
     p.add_argument("--keep-case", action="store_true", help="keep label case (default: upper-case)")
     p.add_argument("--max-label-length", type=int, default=None)
     p.add_argument("--shard-size", type=int, default=None, help="images per TFRecord file (default: one file)")
@@ -53,22 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output_path", help="a .zip file (or a folder)")
     p.add_argument("--count", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layouts", default=None, help="comma-separated plate layouts (default: the sample's mix; "
+                                                   "'two-row' for plates with two rows of text)")
 
-    p = sub.add_parser("train", help="train the attention OCR model")
-    p.add_argument("dataset_path", help="dataset folder, TFRecords, zip, image folder or annotation file")
+    p = sub.add_parser("train", help="train the plate reader (starts from the starter model by default)")
+    p.add_argument("dataset_path", nargs="?", default=None,
+                   help="dataset folder, TFRecords, zip, image folder or annotation file "
+                        "(optional when MODEL_DIR already holds a run's config.json)")
     p.add_argument("--model-dir", required=True, help="the run folder: config, status, metrics, checkpoints")
-    _add_model_shape(p)
-    p.add_argument("--num-epoch", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--initial-learning-rate", type=float, default=None)
-    p.add_argument("--steps-per-checkpoint", type=int, default=None, help="also save the last checkpoint every N steps")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget, everything included")
-    p.add_argument("--patience", type=int, default=None, help="epochs without better validation accuracy before stopping")
-    p.add_argument("--val-dataset", default=None, help="validation data (default: a slice of the training data, held out by label)")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "one-device"], help="tf.distribute strategy")
-    p.add_argument("--preset", default=None, choices=["quick", "balanced", "best"])
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--preset", default=None, choices=list(PRESETS))
+    add_setting_flags(p)
+    p.add_argument("--val-dataset", default=None, help="validation data (default: a slice of the training data, held out by plate)")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if the model dir has a checkpoint")
+
+    p = sub.add_parser("pretrain", help="make the starter model from rendered plates (docs/PRETRAINING.md)")
+    p.add_argument("--work-dir", required=True, help="where rendered plates and the pretraining run are kept")
+    p.add_argument("--plates", type=int, default=200_000, help="rendered plates to learn from")
+    p.add_argument("--steps", type=int, default=30_000)
+    p.add_argument("--minutes", type=float, default=60.0, help="time limit of the training part")
+    p.add_argument("--real", default=None, help="a folder or annotation file of real photos to mix in (MIT-licensed TR train split)")
+    p.add_argument("--output", default=None, help="where to write the starter (default: engine/model/starter/starter.npz)")
+    p.add_argument("--workers", type=int, default=2, help="processes rendering plates")
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("test", help="evaluate: accuracy, predictions.csv, confusion, optional attention GIFs")
     p.add_argument("dataset_path")
@@ -79,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="which split of a dataset folder to use (test/train/all)")
     p.add_argument("--batch-size", type=int, default=256)
 
-    p = sub.add_parser("predict", help="read plates: image paths as arguments or one per line on stdin")
+    p = sub.add_parser("predict", help="read plates: image paths, folders or zips as arguments, or one path per line on stdin")
     p.add_argument("images", nargs="*")
     p.add_argument("--model-dir", required=True, help="a run folder, an export folder or a bundle zip")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--csv", default=None, help="write file,reading,confidence,accepted to this CSV instead of printing")
 
     p = sub.add_parser("export", help="SavedModel (bytes in, text out), Keras file, TFLite, download bundle")
     p.add_argument("export_path", nargs="?", default=None, help="where to write (default: MODEL_DIR/export)")
@@ -90,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="all", choices=["all", "savedmodel", "keras", "tflite"])
     p.add_argument("--bundle", action="store_true", help="also write the download bundle zip")
     return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset, then every flag given (flags not given keep the preset's or the default value)."""
+    return config_for(args.preset, **{name: getattr(args, name) for name, _, _ in offered_settings()})
+
+
+def cli_train(args: argparse.Namespace) -> int:
+    from engine.training.trainer import run_training
+
+    given = {name: getattr(args, name) for name, _, _ in offered_settings() if getattr(args, name) is not None}
+    settings = settings_from_args(args) if (given or args.preset or args.dataset_path) else None
+    return run_training(args.model_dir, args.dataset_path, settings, val_dataset=args.val_dataset,
+                        resume=not args.no_resume, preset=args.preset)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from dashboard import charts
 from dashboard import data as ddata
 from dashboard.common import fmt_time, friendly_errors, show_error, page_guard
 from engine import runs
-from engine.paths import UnsafeName
+from engine.storage.paths import UnsafeName
 
 
 

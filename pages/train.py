@@ -5,9 +5,10 @@ import streamlit as st
 
 from dashboard import charts, training
 from dashboard.common import STATE_LABELS, fmt_duration, fmt_pct, show_error, state_label, page_guard
-from engine import locks, runs
-from engine.config import PRESET_HELP
-from engine.paths import UnsafeName
+from engine.storage import locks
+from engine import runs
+from engine.training.settings import PRESET_HELP
+from engine.storage.paths import UnsafeName
 
 STATE_COLORS = {"queued": "orange", "running": "blue", "finished": "green", "stopped": "gray", "failed": "red"}
 

@@ -1,7 +1,7 @@
 """Helpers shared by the dashboard tests (test_runs, test_pages, test_browser).
 
-Nothing here fakes the engine: datasets are made with engine.sample and imported with
-engine.importer, trainings are real `python -m engine train` processes kept tiny.
+Nothing here fakes the engine: datasets are made with engine.data.sample and imported with
+engine.data.importer, trainings are real `python -m engine train` processes kept tiny.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def plate_jpeg(text: str = "34FK4522", seed: int = 7) -> bytes:
     import cv2
     import numpy as np
 
-    from engine.sample import render_plate
+    from engine.data.sample import render_plate
 
     ok, jpg = cv2.imencode(".jpg", render_plate(text, np.random.default_rng(seed)))
     assert ok
@@ -58,8 +58,8 @@ def plate_jpeg(text: str = "34FK4522", seed: int = 7) -> bytes:
 
 def import_tiny_dataset(sample_zip: Path, name: str = "tiny") -> Path:
     """Import `sample_zip` into the current PLATE_STUDIO_HOME's datasets/<name>."""
-    from engine.importer import import_dataset
-    from engine.paths import datasets_dir
+    from engine.data.importer import import_dataset
+    from engine.storage.paths import datasets_dir
 
     out = datasets_dir() / name
     import_dataset(sample_zip, out, test_fraction=0.25)

@@ -23,7 +23,7 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small zip of synthetic label-named plate JPEGs (40 images, some `LABEL_1.jpg`). Read-only."""
-    from engine.sample import make_sample_zip
+    from engine.data.sample import make_sample_zip
 
     return make_sample_zip(tmp_path_factory.mktemp("sample") / "sample.zip", count=40, seed=1)
 
@@ -31,7 +31,7 @@ def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_sample_zip(tmp_path: Path):
     """Factory: make_sample_zip(count=40, seed=1, name="sample.zip") -> a fresh zip in tmp_path."""
-    from engine.sample import make_sample_zip as make
+    from engine.data.sample import make_sample_zip as make
 
     def factory(count: int = 40, seed: int = 1, name: str = "sample.zip") -> Path:
         return make(tmp_path / name, count=count, seed=seed)

@@ -1,13 +1,14 @@
-"""A tiny trained model shared by the attention-GIF and export tests (trained once per session, ~30 s).
+"""A tiny trained model shared by the attention-GIF and export tests (trained once per session).
 
-Import the fixtures into a test module: `from tests.model_fixtures import tiny_run  # noqa: F401`
-(or `from model_fixtures import ...`). Both modules share one run on disk: whichever asks first trains it.
+Import the fixtures into a test module: `from model_fixtures import tiny_run  # noqa: F401`.
+Both modules share one run on disk: whichever asks first trains it.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def engine_env(home: Path) -> dict:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "PLATE_STUDIO_PASSWORD"}
     env["PLATE_STUDIO_HOME"] = str(home)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,26 +32,28 @@ def run_engine(args: list[str], home: Path, timeout: float = 300) -> subprocess.
     return proc
 
 
+def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass (tests wait on state, not on time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """{"run": run folder (trained, evaluated: predictions.csv), "dataset": dataset folder, "home": data home}."""
+    """{"run": run folder (trained from the starter, evaluated: predictions.csv), "dataset": dataset folder, "home": data home}."""
     base = tmp_path_factory.getbasetemp() / "tiny_model"
     run, dataset, home = base / "run", base / "dataset", base / "home"
     if not (run / "predictions.csv").exists():
-        from engine.importer import import_dataset
-        from engine.sample import make_sample_zip
+        from engine.data.importer import import_dataset
+        from engine.data.sample import make_sample_zip
 
         home.mkdir(parents=True, exist_ok=True)
-        old = os.environ.get("PLATE_STUDIO_HOME")
-        os.environ["PLATE_STUDIO_HOME"] = str(home)
-        try:
-            import_dataset(make_sample_zip(base / "sample.zip", count=60, seed=3), dataset)
-        finally:
-            if old is None:
-                os.environ.pop("PLATE_STUDIO_HOME", None)
-            else:
-                os.environ["PLATE_STUDIO_HOME"] = old
-        run_engine(["train", str(dataset), "--model-dir", str(run), "--max-minutes", "0.4", "--max-width", "64",
-                    "--max-height", "32", "--no-resume"], home, timeout=240)
+        import_dataset(make_sample_zip(base / "sample.zip", count=60, seed=3), dataset)
+        run_engine(["train", str(dataset), "--model-dir", str(run), "--max-steps", "40", "--batch-size", "16",
+                    "--no-resume"], home, timeout=300)
     assert (run / "checkpoints" / "best.npz").exists()
     return {"run": run, "dataset": dataset, "home": home}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from model_fixtures import run_engine, tiny_run  # noqa: F401 - fixture
-from engine.attention_gif import GIF_WIDTH, attention_gif, column_weights, folder_name, write_visualization
-from engine.preprocess import Placement, fit_to_box
-from engine.reader import Reading
-from engine.sources import Example
+from engine.reading.attention_gif import GIF_WIDTH, attention_gif, column_weights, folder_name, write_visualization
+from engine.model.preprocess import Placement, fit_to_box
+from engine.reading.reader import Reading
+from engine.data.sources import Example
 
 
 def _plate(width=300, height=90) -> bytes:

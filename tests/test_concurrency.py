@@ -39,8 +39,8 @@ def _setup(home: str) -> None:
 
 def import_worker(barrier, results, home: str, source: str, name: str, overwrite: bool) -> None:
     _setup(home)
-    from engine.importer import ImportRefused, import_dataset
-    from engine.paths import datasets_dir
+    from engine.data.importer import ImportRefused, import_dataset
+    from engine.storage.paths import datasets_dir
 
     import tensorflow  # noqa: F401  - loaded before the barrier so all imports really run together
 
@@ -106,7 +106,7 @@ def run_together(jobs: list[tuple], timeout: float = 180) -> list[tuple]:
 
 # --- helpers ----------------------------------------------------------------------------------------
 def assert_complete_dataset(folder: Path, accepted: int) -> None:
-    from engine.importer import load_report
+    from engine.data.importer import load_report
 
     report = load_report(folder)
     assert report["accepted"] == accepted
@@ -148,7 +148,7 @@ def test_parallel_imports_same_and_different_names(studio_home: Path, sample_zip
 # --- starting trainings --------------------------------------------------------------------------------
 @pytest.fixture
 def two_datasets(studio_home: Path, sample_zip: Path) -> list[Path]:
-    from engine.importer import import_dataset
+    from engine.data.importer import import_dataset
 
     one = studio_home / "datasets" / "one"
     import_dataset(sample_zip, one)
@@ -210,7 +210,7 @@ def test_parallel_start_run_exactly_one_training(studio_home: Path, two_datasets
 def test_losing_the_final_rename_to_another_import_is_a_clear_refusal(tmp_path: Path, sample_zip: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The window the barrier test may miss: the name is free when checked, taken at the rename."""
-    from engine import importer
+    from engine.data import importer
 
     out = tmp_path / "datasets" / "plates"
     real_rename = os.rename

@@ -43,7 +43,7 @@ def images(tiny_run):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def reference(tiny_run, images):  # noqa: F811
-    from engine.reader import PlateReader
+    from engine.reading.reader import PlateReader
 
     reader = PlateReader.load(tiny_run["run"])
     return reader, reader.read([data for _, data in images])
@@ -86,7 +86,7 @@ def test_export_writes_every_format(exported):
 
 def test_saved_model_with_tensorflow_only_matches_the_reader(exported, images, reference, tmp_path):
     """A fresh process with nothing but TensorFlow, raw JPEG/PNG/BMP bytes in: same text as PlateReader."""
-    from engine.preprocess import decode_gray, fit_to_box
+    from engine.model.preprocess import decode_gray, fit_to_box
 
     reader, readings = reference
     files = []
@@ -114,7 +114,7 @@ def test_saved_model_with_tensorflow_only_matches_the_reader(exported, images, r
 
 
 def test_keras_export_reads_like_the_run(exported, images, reference):
-    from engine.reader import PlateReader
+    from engine.reading.reader import PlateReader
 
     _, readings = reference
     again = PlateReader.load(exported["export"]).read([data for _, data in images])
@@ -125,8 +125,8 @@ def test_keras_export_reads_like_the_run(exported, images, reference):
 def test_tflite_runs_and_agrees(exported, images, reference):
     import tensorflow as tf
 
-    from engine.export import run_tflite
-    from engine.preprocess import decode_gray, fit_to_box
+    from engine.reading.export import run_tflite
+    from engine.model.preprocess import decode_gray, fit_to_box
 
     reader, readings = reference
     interpreter = tf.lite.Interpreter(model_path=str(exported["export"] / "model.tflite"))
@@ -147,8 +147,8 @@ def test_bundle_alone_reproduces_the_runs_predictions(exported, tmp_path):
     shutil.copy(exported["bundle"], alone / "bundle.zip")
     script = r"""
 import json, sys
-from engine.reader import PlateReader
-from engine.sources import load_examples
+from engine.reading.reader import PlateReader
+from engine.data.sources import load_examples
 reader = PlateReader.load("bundle.zip")
 examples = load_examples(sys.argv[1], split="test")
 print(json.dumps({e.file: r.text for e, r in zip(examples, reader.read([e.image for e in examples]))}))

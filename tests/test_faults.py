@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import checkpoint as ckpt
-from engine.runfolder import RunFolder, pid_alive
+from engine.model import checkpoint as ckpt
+from engine.storage.runfolder import RunFolder, pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -124,15 +124,15 @@ def home(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def plates_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine.sample import make_sample_zip
+    from engine.data.sample import make_sample_zip
 
     return make_sample_zip(tmp_path_factory.mktemp("faults_zip") / "plates.zip", count=60, seed=5)
 
 
 @pytest.fixture(scope="module")
 def dataset(home: Path, plates_zip: Path) -> Path:
-    from engine.importer import import_dataset
-    from engine.paths import datasets_dir
+    from engine.data.importer import import_dataset
+    from engine.storage.paths import datasets_dir
 
     out = datasets_dir() / "plates"
     import_dataset(plates_zip, out, test_fraction=0.2, seed=0)
@@ -352,7 +352,7 @@ SAVER = textwrap.dedent("""
     import sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from engine import checkpoint
+    from engine.model import checkpoint
 
     class Model:
         def __init__(self, i):
@@ -446,7 +446,7 @@ def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(resume
 IMPORT_CHILD = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from engine.importer import import_dataset
+    from engine.data.importer import import_dataset
     try:
         import_dataset(sys.argv[2], sys.argv[3], overwrite=sys.argv[4] == "overwrite")
         print(json.dumps({"ok": True}))
@@ -512,8 +512,9 @@ def test_unusable_data_folder_dashboard_says_what_to_do(unusable_home: Path) -> 
 
 def test_unusable_data_folder_import_and_training_refuse_clearly(unusable_home: Path, plates_zip: Path,
                                                                  dataset: Path, tmp_path: Path) -> None:
-    from engine import paths, runs
-    from engine.importer import import_dataset
+    from engine.storage import paths
+    from engine import runs
+    from engine.data.importer import import_dataset
 
     for call in (paths.data_home, runs.list_datasets, runs.list_runs, lambda: runs.start_run(dataset)):
         with pytest.raises(OSError) as info:
@@ -538,3 +539,99 @@ def test_unusable_data_folder_import_and_training_refuse_clearly(unusable_home: 
                           timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error:" in proc.stderr, proc.stderr[-2000:]
     assert unusable_home.parent.is_file()
+
+
+# --- uploads and imports interrupted: disk full, SIGKILL, then the clean-up ---------------------------------------
+# (No TensorFlow in the import any more: the disk fills up while the photos themselves are written.)
+SAVE_UPLOAD_CHILD = textwrap.dedent("""
+    import io, json, sys
+    sys.path.insert(0, sys.argv[1])
+    from dashboard.data import ImportProblem, save_upload
+
+    upload = io.BytesIO(bytes(range(256)) * 8192)  # 2 MiB, as st.file_uploader hands it over
+    upload.name = "plates 2024.zip"
+    try:
+        save_upload(upload)
+        print(json.dumps({"ok": True}))
+    except ImportProblem as exc:
+        print(json.dumps({"message": exc.message}))
+""")
+
+
+def test_disk_full_while_saving_an_upload_leaves_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-c", SAVE_UPLOAD_CHILD, str(ROOT)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=limited_fsize(256 * 1024), env={**os.environ, "PLATE_STUDIO_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "Not enough disk space to save the upload" in result["message"] and "nothing was kept" in result["message"]
+    assert os.listdir(home / "uploads") == [], "the partial upload is removed"
+
+
+def test_disk_full_during_a_replacing_import_keeps_the_old_dataset_and_leaves_no_temp(home: Path, plates_zip: Path,
+                                                                                       dataset: Path) -> None:
+    datasets = dataset.parent
+    before = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
+    limit = min(p.stat().st_size for p in (dataset / "images").iterdir()) // 2  # not even one photo fits
+    proc = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(plates_zip), str(dataset), "overwrite"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(limit))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "OSError" in result["type"] and "nothing was kept" in result["message"], result
+    after = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
+    assert after == before and sorted(os.listdir(datasets)) == ["plates"]
+
+
+def many_photos_zip(path: Path, count: int) -> Path:
+    """`count` distinct small plate-like JPEGs: an import of a few seconds, long enough to kill."""
+    import zipfile
+
+    import cv2
+    import numpy as np
+
+    base = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (40, 120, 3), dtype=np.uint8), (5, 5), 0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(count):
+            photo = base.copy()
+            photo[0, :8, 0] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
+            zf.writestr(f"AB{i:05d}.jpg", cv2.imencode(".jpg", photo)[1].tobytes())
+    return path
+
+
+def test_a_killed_import_leaves_nothing_after_the_clean_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL a real `python -m engine import` mid-way: its temp folder is never taken while it lives,
+    and is gone after clean_leftovers(); the dashboard runs that clean-up at start-up."""
+    from engine.data.importer import clean_leftovers
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PLATE_STUDIO_HOME", str(home))
+    monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
+    datasets = home / "datasets"
+    datasets.mkdir(parents=True)
+    source = many_photos_zip(tmp_path / "many.zip", 12_000)
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "import", str(source), "--out", str(datasets / "many")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def writing() -> Path | None:
+            temps = [p for p in datasets.iterdir() if ".importing-" in p.name]
+            return temps[0] if temps and len(os.listdir(temps[0] / "images")) > 100 else None
+
+        temp = wait_until(writing, 60, "the import never started writing", interval=0.01)
+        assert clean_leftovers(min_age=0) == [] and temp.is_dir(), "a live import's folder is never removed"
+        sigkill(proc.pid)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    assert temp.is_dir() and not (datasets / "many").exists()  # what the kill left
+    assert clean_leftovers(min_age=0) == [temp]
+    assert os.listdir(datasets) == []
+
+    # the same leftover, found by the dashboard when it starts (leftovers a few minutes old go)
+    (datasets / ".many.importing-0123abcd" / "images").mkdir(parents=True)
+    (home / "uploads" / "upload-abc123").mkdir(parents=True)
+    (home / "uploads" / "upload-abc123" / "plates.zip").write_bytes(b"half an upload")
+    for folder in (datasets / ".many.importing-0123abcd", home / "uploads" / "upload-abc123"):
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    app_page("pages/data.py")
+    assert os.listdir(datasets) == [] and os.listdir(home / "uploads") == []

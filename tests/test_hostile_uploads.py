@@ -1,15 +1,17 @@
-"""Hostile uploads through engine.importer.import_dataset (what the dashboard's Data page calls).
+"""Hostile uploads through engine.data.importer.import_dataset (what the dashboard's Data page calls).
 
 tests/test_import.py and tests/test_safezip.py already cover the basic cases (one `../`, one absolute
 path, a symlink member, a PNG claiming 100000x100000, two truncations, a zip bomb and 100k entries
 at the safezip level). This file adds the cases an attacker or an unlucky operator would try next,
-each imported in a real subprocess that measures, per case:
+pixel bombs that pass every archive check included (entries sharing one tiny 40-megapixel PNG,
+hundreds of real 16-megapixel ones), each imported in a real subprocess that measures, per case:
 
 * a clear message (a refusal is an ImportRefused/UnsafeArchive naming the upload, no traceback);
 * bounded memory: the peak RSS growth during the import (VmHWM reset through /proc/self/clear_refs)
   stays under MAX_MB;
 * bounded time: under MAX_SECONDS;
-* nothing written outside the dataset folder: the whole temp tree is snapshotted before and after.
+* nothing written outside the dataset folder: the whole temp tree is snapshotted before and after;
+* and the import never loads TensorFlow.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_MB = 300
+MAX_MB = 150
 MAX_SECONDS = 20
 ESCAPE_DIR = Path(f"/tmp/plate-escape-{uuid.uuid4().hex[:10]}")  # absolute entries aim here
 
@@ -261,10 +263,44 @@ def case_huge_dimensions(folder: Path) -> Path:
     })
 
 
+def flat_png(width: int, height: int) -> bytes:
+    """A valid, all-black PNG: width x height pixels in a few KiB (a 'pixel flood')."""
+    return cv2.imencode(".png", np.zeros((height, width), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
+
+
 def case_pixel_flood(folder: Path) -> Path:
-    """A valid PNG just under the limits (7999x5000, 40 megapixels) that compresses to ~40 KiB."""
-    flood = cv2.imencode(".png", np.zeros((5000, 7999), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
-    return write_zip(folder / "flood.zip", {"FLOOD1.png": flood, "GOOD12.jpg": jpeg(seed=1)})
+    """A valid PNG just under the limits (4000x4000, 16 megapixels), and one of 40 megapixels."""
+    return write_zip(folder / "flood.zip", {"FLOOD1.png": flat_png(4000, 4000), "FLOOD2.png": flat_png(6324, 6324),
+                                            "GOOD12.jpg": jpeg(seed=1)})
+
+
+def case_shared_pixel_bomb(folder: Path) -> Path:
+    """The probe's zip: 200 directory entries all pointing at one ~400-byte deflated 40-megapixel
+    PNG (10 KB in all; it took 38 s of CPU to import), plus one good photo."""
+    path = write_zip(folder / "shared.zip", {"BOMB1.png": flat_png(6324, 6324), "GOOD12.jpg": jpeg(seed=1)})
+    raw = path.read_bytes()
+    start, end = raw.index(b"PK\x01\x02"), raw.index(b"PK\x05\x06")
+    bomb_record = raw[start : raw.index(b"PK\x01\x02", start + 4)]
+    central = bomb_record * 200 + raw[start + len(bomb_record) : end]
+    record = bytearray(raw[end:])
+    record[8:16] = struct.pack("<HHI", 201, 201, len(central))
+    path.write_bytes(raw[:start] + central + bytes(record))
+    return path
+
+
+def case_separate_40mp(folder: Path) -> Path:
+    """200 separate copies of the 40-megapixel PNG: no overlap, each refused from its header."""
+    bomb = flat_png(6324, 6324)
+    return write_zip(folder / "forty.zip", {"GOOD12.jpg": jpeg(seed=1), **{f"B{i:03d}.png": bomb for i in range(200)}})
+
+
+BUDGET = 200_000_000  # pixels: the budget case imports with 12 photos' worth instead of 10 gigapixels
+
+
+def case_pixel_budget(folder: Path) -> Path:
+    """2,000 separate 16-megapixel PNGs (0.7 MB zip): under every per-file limit, 32 gigapixels in all."""
+    flood = flat_png(4000, 4000)
+    return write_zip(folder / "budget.zip", {"GOOD12.jpg": jpeg(seed=1), **{f"F{i:04d}.png": flood for i in range(2000)}})
 
 
 def case_truncated(folder: Path) -> Path:
@@ -290,7 +326,6 @@ GOOD_NAMES = {  # member name -> label
     "Москва77.jpg": "МОСКВА77",
     "नमस्ते12.jpg": "नमस्ते12",
     "🚗🚓12.jpg": "🚗🚓12",
-    "👨‍👩‍👧12.jpg": "👨‍👩‍👧12",
     "AB 12 CD.jpg": "AB 12 CD",
     "$(touch PWNED).jpg": "$(TOUCH PWNED)",
     "`touch PWNED2`.jpg": "`TOUCH PWNED2`",
@@ -306,13 +341,19 @@ GOOD_NAMES = {  # member name -> label
     "ab12.jpg": "AB12",
     "AB12.jpg": "AB12",  # same name but for case: both kept under unique file names
     "d/" * 60 + "DEEP12.jpg": "DEEP12",
+    "=CMD()|A1.jpg": "=CMD()|A1",  # a spreadsheet formula: stored as text
+    "@SUM(A1).jpg": "@SUM(A1)",
 }
 BAD_NAMES = {  # member name -> a word of the reason
     "NEW\nLINE.jpg": "control characters",
     "TAB\tX.jpg": "control characters",
     "A" * 250 + ".jpg": "more than the maximum",
-    "AB12\u202eGPJ.jpg": "control characters",  # right-to-left override: a label that displays reversed
-    "\u2066XY12\u2069.jpg": "control characters",  # bidi isolates
+    "AB12\u202eGPJ.jpg": "U+202E RIGHT-TO-LEFT OVERRIDE",  # a label that displays reversed
+    "\u2066XY12\u2069.jpg": "U+2066 LEFT-TO-RIGHT ISOLATE",  # bidi isolates
+    "👨\u200d👩\u200d👧12.jpg": "U+200D ZERO WIDTH JOINER",
+    "ZW\u200bSP12.jpg": "U+200B ZERO WIDTH SPACE",  # looks exactly like ZWSP12
+    "\ufeffBOM12.jpg": "U+FEFF BYTE ORDER MARK",
+    "SOFT\u00adHY12.jpg": "U+00AD SOFT HYPHEN",
 }
 
 
@@ -337,6 +378,9 @@ CASES = {
     "not_zip_corrupt_directory": case_not_zip_corrupt_directory,
     "huge_dimensions": case_huge_dimensions,
     "pixel_flood": case_pixel_flood,
+    "shared_pixel_bomb": case_shared_pixel_bomb,
+    "separate_40mp": case_separate_40mp,
+    "pixel_budget": case_pixel_budget,
     "truncated": case_truncated,
     "names": case_names,
 }
@@ -346,9 +390,8 @@ CASES = {
 CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-import cv2, numpy, PIL.Image  # noqa: F401
-import tensorflow  # noqa: F401  (the TFRecord writer needs it; loaded before any measurement)
-from engine.importer import import_dataset
+import cv2, numpy, PIL.Image  # noqa: F401  (loaded before any measurement)
+from engine.data.importer import import_dataset
 
 def status_kb(field):
     with open("/proc/self/status") as f:
@@ -364,7 +407,7 @@ for case in json.loads(sys.stdin.read()):
     started = time.perf_counter()
     out = {}
     try:
-        report = import_dataset(case["source"], case["out"])
+        report = import_dataset(case["source"], case["out"], **case.get("options", {}))
         out["report"] = {k: report[k] for k in ("accepted", "rejected", "warnings", "skipped")}
     except BaseException as exc:
         out["error"] = [c.__name__ for c in type(exc).__mro__]
@@ -372,6 +415,7 @@ for case in json.loads(sys.stdin.read()):
     out["seconds"] = time.perf_counter() - started
     out["peak_mb"] = (status_kb("VmHWM") - before) / 1024
     results[case["name"]] = out
+results["tensorflow loaded"] = "tensorflow" in sys.modules
 print("RESULTS " + json.dumps(results))
 """
 
@@ -396,7 +440,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for name, build in CASES.items():
         folder = uploads / name
         folder.mkdir()
-        cases.append({"name": name, "source": str(build(folder)), "out": str(home / "datasets" / name)})
+        options = {"max_total_pixels": BUDGET} if name == "pixel_budget" else {}
+        cases.append({"name": name, "source": str(build(folder)), "out": str(home / "datasets" / name), "options": options})
     before = snapshot(root)
     env = {**os.environ, "PLATE_STUDIO_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT)], input=json.dumps(cases), cwd=cwd, env=env,
@@ -529,7 +574,41 @@ def test_images_claiming_huge_dimensions(outcome: dict) -> None:
 
 def test_pixel_flood_under_the_limits_is_accepted_within_memory(outcome: dict) -> None:
     result = outcome["results"]["pixel_flood"]
-    assert result["report"]["accepted"] == 2 and result["report"]["rejected"] == []
+    assert result["report"]["accepted"] == 2
+    reason = reasons(result)["FLOOD2.png"]
+    assert "too large" in reason and "40.0 megapixels" in reason and "16 megapixels" in reason, reason
+
+
+def test_no_import_loads_tensorflow(outcome: dict) -> None:
+    assert outcome["results"]["tensorflow loaded"] is False
+
+
+def test_entries_sharing_one_pixel_bomb_are_refused_unread(outcome: dict) -> None:
+    result = outcome["results"]["shared_pixel_bomb"]
+    assert result["report"]["accepted"] == 1
+    got = result["report"]["rejected"]
+    assert len(got) == 200 and {item["file"] for item in got} == {"BOMB1.png"}
+    assert all("overlaps" in item["reason"] and "crafted" in item["reason"] for item in got)
+    assert result["seconds"] < 2, result  # nothing decoded (it used to take 38 s)
+
+
+def test_many_separate_40_megapixel_photos_are_refused_from_their_headers(outcome: dict) -> None:
+    result = outcome["results"]["separate_40mp"]
+    assert result["report"]["accepted"] == 1 and len(result["report"]["rejected"]) == 200
+    assert all("too large" in item["reason"] and "16 megapixels" in item["reason"] for item in result["report"]["rejected"])
+    assert result["seconds"] < 3, result  # headers only, no decoding
+
+
+def test_the_pixel_budget_refuses_the_rest_of_an_import(outcome: dict) -> None:
+    """2,000 valid 16-megapixel photos: the first 12 fit the budget, the rest are refused undecoded."""
+    result = outcome["results"]["pixel_budget"]
+    report = result["report"]
+    assert report["accepted"] == 2  # GOOD12 and the first flood photo (the other 11 are exact copies)
+    assert len(report["warnings"]) == BUDGET // 16_000_000 - 1
+    assert len(report["rejected"]) == 2000 - BUDGET // 16_000_000
+    assert [item["file"] for item in report["rejected"]][:1] == [f"F{BUDGET // 16_000_000:04d}.png"]
+    assert all("reached its limit of 0.2 gigapixels" in item["reason"] for item in report["rejected"])
+    assert result["seconds"] < 6, result  # ~13 decodes, not 2,000 (which take ~140 s)
 
 
 def test_truncated_images(outcome: dict) -> None:
@@ -544,6 +623,8 @@ def test_names_in_many_scripts_and_shell_metacharacters(outcome: dict) -> None:
     import csv
     import unicodedata
 
+    from engine.data.dataset import DatasetFolder
+
     result = outcome["results"]["names"]
     got = reasons(result)
     assert set(got) == set(BAD_NAMES), got
@@ -551,9 +632,10 @@ def test_names_in_many_scripts_and_shell_metacharacters(outcome: dict) -> None:
         assert word in got[name], (name, got[name])
     assert result["report"]["accepted"] == len(GOOD_NAMES)
     dataset = outcome["home"] / "datasets" / "names"
-    with open(dataset / "labels.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = DatasetFolder(dataset).rows()
     assert sorted(r["label"] for r in rows) == sorted(GOOD_NAMES.values())
+    with open(dataset / "labels.csv", encoding="utf-8", newline="") as f:  # as a spreadsheet sees it
+        assert not [c for row in csv.reader(f) for c in row if c.startswith(("=", "+", "-", "@"))]
     stored = [r["file"] for r in rows]
     assert len(set(s.casefold() for s in stored)) == len(stored)  # unique even on case-insensitive disks
     for file in stored:

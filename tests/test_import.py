@@ -1,12 +1,15 @@
-"""The importer: every bad file rejected with a reason, every good one kept, nothing written outside."""
+"""The importer: every bad file rejected with a reason, every good one kept, nothing written outside;
+labels.csv safe to open in a spreadsheet; no TensorFlow; leftovers of killed imports cleaned up."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -15,9 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import importer
-from engine.importer import ImportRefused, UnsafeArchive, import_dataset, load_report, report_frame
-from engine.safezip import ZipLimits
+from engine.data import images
+from engine.data.dataset import DatasetFolder, FolderClaim, photo_digest
+from engine.data.importer import ImportRefused, UnsafeArchive, clean_leftovers, import_dataset, load_report, report_frame
+from engine.data.safezip import ZipLimits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,12 +147,13 @@ def test_hostile_zip(hostile_zip: Path, tmp_path: Path) -> None:
 
     # every good file is in, with its label
     assert report["accepted"] == len(GOOD)
-    with open(out / "labels.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = DatasetFolder(out).rows()
     assert sorted(r["label"] for r in rows) == sorted(GOOD.values())
+    assert sorted(r["original"] for r in rows) == sorted(GOOD)
     for r in rows:
         assert (out / "images" / r["file"]).is_file() and r["split"] in ("train", "test")
-        assert (int(r["width"]), int(r["height"])) == (120, 40)
+        assert (r["width"], r["height"]) == (120, 40)
+        assert r["digest"] == photo_digest((out / "images" / r["file"]).read_bytes())
     stored = {(out / "images" / r["file"]).read_bytes() for r in rows}
     assert stored == {encode_image(name, i) for i, name in enumerate(GOOD)}  # byte-identical
 
@@ -173,7 +178,8 @@ def test_hostile_zip(hostile_zip: Path, tmp_path: Path) -> None:
     frame = report_frame(report)
     assert list(frame.columns) == ["file", "status", "reason"]
     assert sorted(frame["status"].unique()) == ["rejected", "warning"] and len(frame) == len(BAD) + 1
-    assert sorted((out / "tfrecords").iterdir()) == [out / "tfrecords/test-00000-of-00001.tfrecords", out / "tfrecords/train-00000-of-00001.tfrecords"]
+    assert sorted(os.listdir(out)) == ["images", "labels.csv", "report.json"]  # TFRecords: on demand only
+    assert "tfrecords" not in report
 
 
 def test_report_contents(sample_zip: Path, tmp_path: Path) -> None:
@@ -185,8 +191,7 @@ def test_report_contents(sample_zip: Path, tmp_path: Path) -> None:
     assert report["test_fraction"] == 0.25 and report["seed"] == 3 and report["max_label_length"] == 16
     assert report["source"] == str(sample_zip) and report["created_at"]
     assert 5 <= report["test"] <= 15 and report["train"] + report["test"] == 40
-    with open(tmp_path / "ds" / "labels.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = DatasetFolder(tmp_path / "ds").rows()
     sides: dict[str, set[str]] = {}
     for r in rows:
         sides.setdefault(r["label"], set()).add(r["split"])
@@ -243,13 +248,13 @@ def test_existing_out_dir_and_overwrite(sample_zip: Path, tmp_path: Path) -> Non
     assert sorted(os.listdir(tmp_path)) == ["ds"]
 
 
-def test_failure_midway_leaves_no_half_dataset(sample_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
+def test_failure_midway_leaves_no_half_dataset(sample_zip: Path, tmp_path: Path) -> None:
+    def progress(done: int, total: int) -> None:  # e.g. the dashboard's progress bar failing
+        if done >= 20:
+            raise RuntimeError("the page went away")
 
-    monkeypatch.setattr("engine.tfrecords.write_tfrecords", boom)
-    with pytest.raises(OSError, match="disk full"):
-        import_dataset(sample_zip, tmp_path / "ds")
+    with pytest.raises(RuntimeError, match="went away"):
+        import_dataset(sample_zip, tmp_path / "ds", progress=progress)
     assert os.listdir(tmp_path) == []
 
 
@@ -327,7 +332,231 @@ def test_load_report_missing(tmp_path: Path) -> None:
 
 
 def test_image_checks_directly() -> None:
-    assert importer.image_problem(jpeg())[0] is None
-    assert "too large" in importer.image_problem(png_claiming(100_000, 100_000))[0]
-    assert "too large" in importer.image_problem(png_claiming(7000, 7000))[0]  # 49 megapixels
-    assert "damaged" in importer.image_problem(png_claiming(200, 100))[0]  # header fine, pixels missing
+    assert images.image_problem(jpeg())[0] is None
+    assert "too large" in images.image_problem(png_claiming(100_000, 100_000))[0]
+    assert "too large" in images.image_problem(png_claiming(7000, 7000))[0]  # 49 megapixels
+    assert "damaged" in images.image_problem(png_claiming(200, 100))[0]  # header fine, pixels missing
+    reason = images.image_problem(png_claiming(6324, 6324))[0]  # the 40-megapixel "pixel bomb"
+    assert "too large" in reason and "40.0 megapixels" in reason and "16 megapixels" in reason
+    assert "damaged" in images.image_problem(png_claiming(4032, 3024))[0]  # a phone photo's size is fine
+
+
+# --- text from users is text -----------------------------------------------------------------------------
+FORMULAS = {"=CMD()|A1.jpg": "=CMD()|A1", "+SUM(1)_1.jpg": "+SUM(1)", "-RF.png": "-RF", "@A1.jpg": "@A1"}
+
+
+def test_labels_csv_neutralises_formulas(tmp_path: Path) -> None:
+    path = tmp_path / "formulas.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, name in enumerate(FORMULAS):
+            zf.writestr(name, encode_image(name, i))
+    out = tmp_path / "ds"
+    assert import_dataset(path, out, test_fraction=0.0)["accepted"] == len(FORMULAS)
+    with open(out / "labels.csv", encoding="utf-8", newline="") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], cells  # a spreadsheet shows text
+    assert "'=CMD()|A1" in cells and "'=CMD()|A1.jpg" in cells  # label and original name
+    rows = DatasetFolder(out).rows()
+    assert sorted(r["label"] for r in rows) == sorted(FORMULAS.values())  # read back exactly
+    assert sorted(r["original"] for r in rows) == sorted(FORMULAS)
+
+
+def test_invisible_characters_in_labels_are_rejected_with_their_names(tmp_path: Path) -> None:
+    names = {"AB\u200b12.jpg": "U+200B ZERO WIDTH SPACE", "\ufeffCD34.jpg": "U+FEFF BYTE ORDER MARK",
+             "EF\u00ad56.jpg": "U+00AD SOFT HYPHEN", "GH78\u202egpj.jpg": "U+202E RIGHT-TO-LEFT OVERRIDE"}
+    path = tmp_path / "invisible.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("GOOD12.jpg", jpeg(seed=1))
+        for i, name in enumerate(names):
+            zf.writestr(name, jpeg(seed=10 + i))
+    report = import_dataset(path, tmp_path / "ds")
+    assert report["accepted"] == 1
+    reasons = {item["file"]: item["reason"] for item in report["rejected"]}
+    assert set(reasons) == set(names)
+    for name, named in names.items():
+        assert "invisible characters" in reasons[name] and named in reasons[name], reasons[name]
+
+
+def test_a_file_name_that_is_not_utf8_is_rejected_not_fatal(tmp_path: Path) -> None:
+    src = tmp_path / "photos"
+    src.mkdir()
+    (src / "GOOD12.jpg").write_bytes(jpeg(seed=1))
+    with open(os.path.join(os.fsencode(src), b"\xff\xfeAB12.jpg"), "wb") as f:  # Latin-1 era names
+        f.write(jpeg(seed=2))
+    os.mkdir(os.path.join(os.fsencode(src), b"caf\xe9"))
+    with open(os.path.join(os.fsencode(src), b"caf\xe9", b"CD34.jpg"), "wb") as f:
+        f.write(jpeg(seed=3))
+    report = import_dataset(src, tmp_path / "ds")
+    assert report["accepted"] == 2
+    assert report["rejected"] == [{"file": "\\xff\\xfeAB12.jpg", "reason": report["rejected"][0]["reason"]}]
+    assert "not valid UTF-8" in report["rejected"][0]["reason"]
+    assert sorted(r["original"] for r in DatasetFolder(tmp_path / "ds").rows()) == ["GOOD12.jpg", "caf\\xe9/CD34.jpg"]
+
+
+def test_cli_prints_file_names_escaped(tmp_path: Path) -> None:
+    src = tmp_path / "photos"
+    src.mkdir()
+    (src / "GOOD12.jpg").write_bytes(jpeg(seed=1))
+    (src / "AB12_\x1b]0;pwned\x07.jpg").write_bytes(b"not a picture")  # a terminal title escape
+    (src / "CD34_\x1b[2J\r.jpg").write_bytes(b"not a picture")  # clear screen, carriage return
+    result = subprocess.run([sys.executable, "-m", "engine", "import", str(src), "--out", str(tmp_path / "ds")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout and "\x07" not in result.stdout
+    assert "rejected AB12_\\x1b]0;pwned\\x07.jpg: not an image" in result.stdout
+    assert "rejected CD34_\\x1b[2J\\x0d.jpg: not an image" in result.stdout
+
+
+# --- the split fingerprint ---------------------------------------------------------------------------------
+def test_split_fingerprint_follows_the_split_not_the_labels(sample_zip: Path, tmp_path: Path) -> None:
+    dataset = DatasetFolder(tmp_path / "ds")
+    import_dataset(sample_zip, dataset.path)
+    rows = dataset.rows()
+    first = dataset.split_fingerprint()
+    assert len(first) == 16 and first == dataset.split_fingerprint()
+
+    dataset.write_rows([{**rows[0], "label": "CORRECTED1"}] + rows[1:])  # a label correction
+    assert dataset.split_fingerprint() == first
+    dataset.write_rows([{**r, "digest": ""} for r in rows])  # an older dataset: hashed from the photos
+    assert dataset.split_fingerprint() == first
+    moved = {**rows[0], "split": "test" if rows[0]["split"] == "train" else "train"}
+    dataset.write_rows([moved] + rows[1:])
+    assert dataset.split_fingerprint() != first
+    dataset.write_rows([{**r, "digest": ""} for r in rows])
+    dataset.image_path(rows[0]["file"]).write_bytes(jpeg(seed=99))  # same name, another photo
+    assert dataset.split_fingerprint() != first
+
+
+def test_dataset_rows_refuse_names_outside_images(tmp_path: Path) -> None:
+    dataset = DatasetFolder(tmp_path)
+    for name in ("../../etc/passwd", "/etc/passwd", "..", "a\\b"):
+        with pytest.raises(ValueError, match="outside images"):
+            dataset.image_path(name)
+
+
+# --- no TensorFlow, small memory -------------------------------------------------------------------------
+IMPORT_PROBE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from dashboard.data import run_import
+report = run_import(__import__("pathlib").Path(sys.argv[2]), "six")
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"accepted": report["accepted"], "tensorflow": "tensorflow" in sys.modules,
+                  "keras": "keras" in sys.modules, "peak_mb": peak / 1024}))
+"""
+
+
+def test_an_import_from_the_dashboard_loads_no_tensorflow_and_stays_small(tmp_path: Path) -> None:
+    path = tmp_path / "six.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(6):
+            zf.writestr(f"AB{i}CD.jpg", jpeg(1600, 1200, seed=i))
+    env = {**os.environ, "PLATE_STUDIO_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(ROOT), str(path)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["accepted"] == 6
+    assert not seen["tensorflow"] and not seen["keras"]
+    assert seen["peak_mb"] < 200, seen  # was ~745 MB with TensorFlow writing TFRecords
+
+
+# --- leftovers ----------------------------------------------------------------------------------------------
+def test_clean_leftovers_removes_only_dead_and_old_ones(studio_home: Path) -> None:
+    datasets, uploads = studio_home / "datasets", studio_home / "uploads"
+    old = time.time() - 3600
+    made = {}
+    for name in ("datasets/.plates.importing-0123abcd", "datasets/.plates.old-89abcdef", "uploads/upload-x1y2z3",
+                 "datasets/.busy.importing-00000000", "datasets/.young.importing-11111111", "datasets/plates",
+                 "datasets/.sample-zip-abc"):
+        made[name] = studio_home / name
+        (made[name] / "images").mkdir(parents=True)
+        (made[name] / "images" / "A.jpg").write_bytes(b"x")
+        if "young" not in name:
+            os.utime(made[name], (old, old))
+    (datasets / ".sample.lock").write_text("")
+    with FolderClaim(made["datasets/.busy.importing-00000000"]):  # an import still writing it
+        removed = clean_leftovers()
+    assert sorted(p.relative_to(studio_home).as_posix() for p in removed) == [
+        "datasets/.plates.importing-0123abcd", "datasets/.plates.old-89abcdef", "uploads/upload-x1y2z3"]
+    assert sorted(os.listdir(datasets)) == [".busy.importing-00000000", ".sample-zip-abc", ".sample.lock",
+                                            ".young.importing-11111111", "plates"]
+    assert os.listdir(uploads) == []
+    assert sorted(p.name for p in clean_leftovers(min_age=0)) == [".busy.importing-00000000", ".young.importing-11111111"]
+    assert [p.name for p in clean_leftovers(datasets, min_age=0)] == []
+
+
+# --- decoding within bounded memory (engine.data.images, used by training, the reader and predict) -------
+def test_decode_gray_matches_opencv_and_refuses_before_allocating() -> None:
+    data = jpeg(400, 300, seed=4)
+    assert np.array_equal(images.decode_gray(data), cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE))
+    color = image(120, 40, seed=5)
+    assert np.array_equal(images.decode_gray(color), cv2.cvtColor(color, cv2.COLOR_BGR2GRAY))
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=r"too large .*16 megapixels"):
+        images.decode_gray(png_claiming(20_000, 20_000))  # decoding it would take 400 MB
+    assert time.perf_counter() - started < 0.5
+    for bad, words in ((b"", "empty"), (b"GIF89a" + bytes(20), "GIF files are not supported"),
+                       (b"<html>", "not an image"), (jpeg(seed=1)[:200], "damaged"), (png_claiming(200, 100), "damaged")):
+        with pytest.raises(ValueError, match=words):
+            images.decode_gray(bad)
+    with pytest.raises(ValueError, match="too large"):
+        images.decode_to_fit(np.zeros((5000, 5000), np.uint8), 32, 128)
+
+
+@pytest.mark.parametrize("width, height, box, expected", [
+    (4000, 3000, (32, 128), (32, 43)),  # much larger: reduced decode, then resized
+    (1000, 100, (32, 128), (13, 128)),  # wide: the width binds
+    (100, 40, (64, 256), (40, 100)),  # smaller than the box: never upscaled
+    (300, 200, (200, 300), (200, 300)),  # exactly the box
+])
+def test_decode_to_fit_keeps_the_aspect_ratio_within_the_box(width: int, height: int, box: tuple, expected: tuple) -> None:
+    for data in (jpeg(width, height, seed=6), png(width, height, seed=6)):
+        small = images.decode_to_fit(data, *box)
+        assert small.dtype == np.uint8 and small.shape == expected, (small.shape, expected)
+        reference = cv2.resize(images.decode_gray(data), expected[::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - reference.astype(int)).mean() < 4  # the same picture
+
+
+def test_decode_to_fit_follows_exif_rotation() -> None:
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    buffer = io.BytesIO()
+    Image.fromarray(image(2000, 400, seed=7)[:, :, ::-1]).save(buffer, "JPEG", exif=exif)
+    data = buffer.getvalue()
+    assert images.decode_gray(data).shape == (2000, 400)  # shown upright, as OpenCV decodes it
+    assert images.decode_to_fit(data, 256, 256).shape == (256, 51)
+
+
+FIT_PROBE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from engine.data.images import decode_gray, decode_to_fit
+data = open(sys.argv[2], "rb").read()
+
+def peak_growth(decode):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak (VmHWM) starts again from the current RSS
+    status = lambda key: next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":"))
+    before = status("VmRSS")
+    decode()
+    return (status("VmHWM") - before) / 1024
+
+decode_gray(data)  # warm up the codec
+print(json.dumps({"fit": peak_growth(lambda: decode_to_fit(data, 64, 256)), "full": peak_growth(lambda: decode_gray(data))}))
+"""
+
+
+def test_decode_to_fit_never_holds_the_full_photo(tmp_path: Path) -> None:
+    """A 12-megapixel JPEG: decode_gray needs 12 MB for its pixels, decode_to_fit a 1/8 of each side."""
+    path = tmp_path / "big.jpg"
+    path.write_bytes(cv2.imencode(".jpg", cv2.resize(image(400, 300, seed=8), (4000, 3000)))[1].tobytes())
+    result = subprocess.run([sys.executable, "-c", FIT_PROBE, str(ROOT), str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    peaks = json.loads(result.stdout)
+    assert peaks["full"] > 11 and peaks["fit"] < 4, peaks

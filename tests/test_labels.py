@@ -1,4 +1,5 @@
-"""Labels from file names, annotation files and CSVs; the grouped train/test split."""
+"""Labels from file names, annotation files and CSVs; the grouped train/test split; labels with
+invisible characters refused; names from users printed escaped."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.labels import (
+from engine.data.labels import (
     is_image_name,
     label_from_filename,
+    label_problem,
     normalize_label,
     read_annotation_file,
     read_label_csv,
 )
-from engine.split import grouped_split
+from engine.data.split import grouped_split
+from engine.storage.text import printable
 
 
 @pytest.mark.parametrize(
@@ -99,3 +102,52 @@ def test_grouped_split_edge_cases() -> None:
     assert sorted(grouped_split(["A", "B"], 0.5, 0)) == ["test", "train"]
     with pytest.raises(ValueError):
         grouped_split(["A"], 1.0, 0)
+
+
+# --- invisible characters in labels, and printing names from users ------------------------------------------
+
+
+@pytest.mark.parametrize("label, named", [
+    ("AB\u200b12", "U+200B ZERO WIDTH SPACE"),
+    ("\ufeffAB12", "U+FEFF BYTE ORDER MARK"),
+    ("AB\u200d12", "U+200D ZERO WIDTH JOINER"),
+    ("AB\u00ad12", "U+00AD SOFT HYPHEN"),
+    ("AB12\u202eGPJ", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    ("\u2066XY12\u2069", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+    ("AB\u206012", "U+2060 WORD JOINER"),
+    ("AB\U000e0041", "U+E0041 TAG LATIN CAPITAL LETTER A"),
+    ("AB\t12", "U+0009 CONTROL CHARACTER"),
+    ("AB\x1b[31m", "U+001B CONTROL CHARACTER"),
+    ("AB\u202812", "U+2028 LINE SEPARATOR"),
+])
+def test_labels_with_invisible_characters_are_refused_naming_them(label: str, named: str) -> None:
+    reason = label_problem(label, 16)
+    assert reason and "invisible characters" in reason and named in reason, reason
+    assert not any(c in reason for c in "\u200b\ufeff\u200d\u202e\u2066\t\x1b")  # the reason itself is plain
+
+
+def test_labels_from_undecodable_file_names_are_refused() -> None:
+    name = b"\xff\xfeAB12.jpg".decode("utf-8", "surrogateescape")  # as os.listdir returns it
+    assert "not valid UTF-8" in label_problem(label_from_filename(name), 16)
+
+
+@pytest.mark.parametrize("label", ["34FK4522", "皖A12345", "مصر 123", "שלום12", "नमस्ते12", "МОСКВА77", "AB 12 CD",
+                                   "=CMD()|A1", "-RF", "🚗🚓12"])
+def test_visible_labels_in_any_script_are_fine(label: str) -> None:
+    assert label_problem(label, 16) is None
+
+
+def test_printable_escapes_only_what_a_terminal_would_not_show() -> None:
+    assert printable("皖A12345 مصر 🚗 AB-12.jpg") == "皖A12345 مصر 🚗 AB-12.jpg"
+    assert printable("\x1b]0;pwned\x07AB.jpg") == "\\x1b]0;pwned\\x07AB.jpg"
+    assert printable("ok\rEVIL\n") == "ok\\x0dEVIL\\x0a"
+    assert printable("AB12\u202egpj.exe") == "AB12\\u202egpj.exe"
+    assert printable("\ufeff\u200bX") == "\\ufeff\\u200bX"
+    assert printable("\udcff") == "\\udcff" and printable("\x9b") == "\\x9b"  # surrogate, C1 CSI
+
+
+def test_undecodable_file_names_are_shown_by_their_bytes() -> None:
+    from engine.storage.text import decoded_file_name
+
+    assert decoded_file_name(b"caf\xe9/\xff\xfeAB12.jpg".decode("utf-8", "surrogateescape")) == "caf\\xe9/\\xff\\xfeAB12.jpg"
+    assert decoded_file_name("皖A12345.jpg") == "皖A12345.jpg"

@@ -118,7 +118,7 @@ def test_every_page_explains_what_to_do_when_there_is_nothing_yet(studio_home: P
 
 
 def test_train_page_says_so_when_a_command_line_training_holds_the_machine(studio_home: Path, monkeypatch):
-    from engine.locks import training_lock
+    from engine.storage.locks import training_lock
 
     monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
     with training_lock(holder="a command-line training"):

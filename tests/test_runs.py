@@ -109,7 +109,7 @@ def test_bad_settings_are_refused_before_anything_starts(home: Path, dataset: Pa
 
 def test_busy_while_any_process_holds_the_training_lock(home: Path, dataset: Path):
     runs = _runs()
-    from engine.locks import training_lock
+    from engine.storage.locks import training_lock
 
     with training_lock(holder="a command-line training"):
         with pytest.raises(runs.TrainingBusy):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import stat
+import struct
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from engine.safezip import (
+from engine.data.safezip import (
     ImportRefused,
     UnsafeArchive,
     ZipLimits,
@@ -148,3 +149,87 @@ def test_safe_extract_writes_only_inside(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive, match="unsafe entry"):
         safe_extract(evil, tmp_path / "out2")
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out2").exists()
+
+
+# --- entries sharing their bytes: one small picture unpacked hundreds of times ---------------------------
+def same_data_zip(path: Path, copies: int, data: bytes = b"x" * 500, name: str = "A.png") -> Path:
+    """`copies` central-directory entries that all point at the one local header of a single file
+    (what a crafted zip does; no zip tool writes it)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, data)
+    raw = path.read_bytes()
+    start, end = raw.index(b"PK\x01\x02"), raw.index(b"PK\x05\x06")
+    central, record = raw[start:end], bytearray(raw[end:])
+    record[8:12] = struct.pack("<HH", copies, copies)
+    record[12:16] = struct.pack("<I", len(central) * copies)
+    path.write_bytes(raw[:start] + central * copies + bytes(record))
+    return path
+
+
+def quoted_overlap_zip(path: Path) -> Path:
+    """Two stored entries where the first one's sizes are stretched over the second's header and
+    data (the 'quoted' overlap of the non-recursive zip bombs)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("FIRST.jpg", b"1" * 100)
+        zf.writestr("SECOND.jpg", b"2" * 100)
+    raw = bytearray(path.read_bytes())
+    second = raw.index(b"PK\x03\x04", 1)
+    stretched = struct.pack("<II", second + 150, second + 150)  # compressed and uncompressed size
+    central = raw.index(b"PK\x01\x02")
+    raw[18:26] = stretched  # the first local header
+    raw[central + 20 : central + 28] = stretched  # and its central record
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_entries_pointing_at_the_same_data_are_rejected(tmp_path: Path) -> None:
+    path = same_data_zip(tmp_path / "same.zip", 200)
+    with open_zip(path) as zf:
+        members = scan_zip(zf)
+    assert len(members) == 200
+    assert all(m.problem and "overlaps that of A.png" in m.problem and "crafted" in m.problem for m in members)
+
+
+def test_quoted_overlap_is_rejected_for_both_entries(tmp_path: Path) -> None:
+    with open_zip(quoted_overlap_zip(tmp_path / "quoted.zip")) as zf:
+        problems = {m.name: m.problem for m in scan_zip(zf)}
+    assert "overlaps that of SECOND.jpg" in problems["FIRST.jpg"]
+    assert "overlaps that of FIRST.jpg" in problems["SECOND.jpg"]
+
+
+def test_zips_written_by_ordinary_tools_never_overlap(tmp_path: Path) -> None:
+    path = tmp_path / "ordinary.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("stored.jpg", b"s" * 3000, compress_type=zipfile.ZIP_STORED)
+        zf.writestr("deflated.jpg", b"d" * 3000)
+        with zf.open("streamed.jpg", "w") as f:  # sizes in a data descriptor after the data
+            f.write(b"streamed" * 1000)
+        with zf.open("zip64.jpg", "w", force_zip64=True) as f:
+            f.write(b"z" * 5000)
+        zf.writestr("empty.jpg", b"")
+        zf.writestr("dir/", b"")
+        zf.comment = b"a comment"
+    with zipfile.ZipFile(tmp_path / "prefixed.zip", "w") as zf:
+        zf.writestr("inner.jpg", b"i" * 100)
+    (tmp_path / "sfx.zip").write_bytes(b"#!/bin/sh\nexit 0\n" * 50 + (tmp_path / "prefixed.zip").read_bytes())
+    for zip_path in (path, tmp_path / "sfx.zip"):  # a self-extracting prefix shifts every offset
+        with open_zip(zip_path) as zf:
+            assert [m.problem for m in scan_zip(zf)] == [None] * len(zf.infolist()), zip_path
+
+
+def test_overlap_check_is_fast_on_50k_entries(tmp_path: Path) -> None:
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(50_000):
+            zf.writestr(zipfile.ZipInfo(f"{i}.jpg"), b"x")
+    with open_zip(path) as zf:
+        started = time.perf_counter()
+        members = scan_zip(zf)
+        seconds = time.perf_counter() - started
+    assert not any(m.problem for m in members) and seconds < 3, seconds
+
+
+def test_safe_extract_refuses_overlapping_entries(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchive, match="overlaps"):
+        safe_extract(quoted_overlap_zip(tmp_path / "quoted.zip"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.labels import label_from_filename
-from engine.sample import STYLES, ensure_sample_dataset, make_sample_zip, render_plate
+from engine.data.labels import label_from_filename
+from engine.data.sample import STYLES, ensure_sample_dataset, make_sample_zip, render_plate
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:

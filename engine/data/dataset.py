@@ -1,0 +1,138 @@
+"""The dataset folder an import writes, and the one place that knows its layout:
+
+    labels.csv    one row per photo: file, label, split, width, height, original, digest
+    images/       the accepted photos, byte for byte, under safe unique names
+    report.json   what was accepted, rejected and why, and the statistics
+    tfrecords/    train-*/test-* shards, written on demand (engine.data.tfrecords.ensure_dataset_records)
+
+labels.csv goes through engine.storage.csvfile, so a label such as `=CMD()|A1` is plain text in a
+spreadsheet and reads back unchanged. `digest` is each photo's content hash, recorded at import so
+`split_fingerprint` never has to re-read every photo.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+from engine.data.labels import base_name, split_extension
+from engine.storage.csvfile import read_csv, write_csv
+from engine.storage.files import read_json
+
+LABEL_COLUMNS = ("file", "label", "split", "width", "height", "original", "digest")
+
+
+def photo_digest(data: bytes) -> str:
+    """The content hash of one photo (also how the importer spots exact duplicates)."""
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def is_dataset_folder(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / "labels.csv").is_file() and (path / "images").is_dir()
+
+
+class DatasetFolder:
+    """Paths and readers of one imported dataset folder."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    labels_path = property(lambda self: self.path / "labels.csv")
+    images_dir = property(lambda self: self.path / "images")
+    report_path = property(lambda self: self.path / "report.json")
+    tfrecords_dir = property(lambda self: self.path / "tfrecords")
+
+    def image_path(self, file: str) -> Path:
+        """images/<file>; ValueError for a name that would leave images/ (a hand-edited labels.csv)."""
+        if not file or file in (".", "..") or "/" in file or "\\" in file or "\x00" in file:
+            raise ValueError(f"{self.labels_path} names an image outside images/: {file!r}")
+        return self.images_dir / file
+
+    def rows(self) -> list[dict]:
+        """labels.csv as dicts (width/height as ints; `original` and `digest` filled in for datasets
+        imported before those columns existed: the stored name and '')."""
+        rows = []
+        for row in read_csv(self.labels_path):
+            rows.append({
+                "file": row["file"],
+                "label": row["label"],
+                "split": row.get("split") or "train",
+                "width": int(row.get("width") or 0),
+                "height": int(row.get("height") or 0),
+                "original": row.get("original") or row["file"],
+                "digest": row.get("digest") or "",
+            })
+        return rows
+
+    def write_rows(self, rows: Iterable[dict]) -> None:
+        write_csv(self.labels_path, LABEL_COLUMNS, ([row.get(c, "") for c in LABEL_COLUMNS] for row in rows))
+
+    def report(self) -> dict | None:
+        return read_json(self.report_path)
+
+    def split_fingerprint(self) -> str:
+        """A short hash of which photos are on which side of the split: file name, side and photo
+        content, not the label (so correcting a label keeps it). Runs record it to refuse evaluating
+        or resuming against a different split."""
+        lines = []
+        for row in self.rows():
+            digest = row["digest"] or photo_digest(self.image_path(row["file"]).read_bytes())
+            lines.append(f"{row['file']}\t{row['split']}\t{digest}\n")
+        return hashlib.sha256("".join(sorted(lines)).encode("utf-8")).hexdigest()[:16]
+
+
+class UniqueNamer:
+    """Safe, unique file names for images/: Unicode letters kept, everything else '_', a '-2'
+    suffix on clashes (compared case-insensitively, for macOS/Windows file systems)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, original: str) -> str:
+        stem, ext = split_extension(base_name(original))
+        stem = unicodedata.normalize("NFC", stem)
+        stem = re.sub(r"[^\w\-]+", "_", stem).strip("._-")[:80]  # no leading '-': `rm *` in images/ stays safe
+        while len(stem.encode("utf-8")) > 150:  # file systems allow 255 bytes; CJK is 3 bytes a char
+            stem = stem[:-1]
+        stem = stem or "image"
+        name, n = f"{stem}{ext}", 1
+        while name.casefold() in self.used:
+            n += 1
+            name = f"{stem}-{n}{ext}"
+        self.used.add(name.casefold())
+        return name
+
+
+class FolderClaim:
+    """An exclusive flock on a folder while this process works in it (an import's temp folder, an
+    upload, a dataset whose TFRecords are being written).
+
+    The kernel drops the lock when the process ends, SIGKILL included, so a claim that cannot be
+    taken (wait=False raises BlockingIOError) tells a live worker's folder from a dead one's
+    leftover. The lock is on the folder itself, so it follows the folder through a rename.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, wait: bool = True):
+        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "FolderClaim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+

@@ -1,0 +1,139 @@
+"""Plate labels: from file names (`34FK4522_1.jpg` -> `34FK4522`), aocr annotation files and CSVs.
+
+Labels keep every Unicode character (Chinese plates start with e.g. 皖); only the surrounding
+spaces go, and letters are upper-cased unless `keep_case` (operators rarely mean `34fk` != `34FK`).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import unicodedata
+from pathlib import Path
+
+from engine.storage.text import is_invisible
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+# CSV column names we accept, first match wins: the issue's `image_path,plate_text`, our own
+# labels.csv (`file,label`) and the `filename,label` of the shared benchmark folders.
+CSV_PATH_COLUMNS = ("image_path", "file", "filename", "path", "image")
+CSV_LABEL_COLUMNS = ("plate_text", "label", "text", "plate")
+
+
+def normalize_label(text: str, keep_case: bool = False) -> str:
+    """NFC-normalized, surrounding whitespace stripped, upper-cased unless `keep_case`."""
+    text = unicodedata.normalize("NFC", str(text)).strip()
+    return text if keep_case else text.upper()
+
+
+def base_name(name: str) -> str:
+    """The last segment of a path written with '/' or '\\' (zip names use either)."""
+    return str(name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def split_extension(name: str) -> tuple[str, str]:
+    """(`stem`, `.ext` lower-cased) of the base name; ext is '' when there is none."""
+    base = base_name(name)
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem:
+        return base, ""
+    return stem, "." + ext.lower()
+
+
+def is_image_name(name: str) -> bool:
+    return split_extension(name)[1] in IMAGE_EXTENSIONS
+
+
+def label_from_filename(name: str, keep_case: bool = False) -> str:
+    """`34FK4522.jpg`, `34FK4522_2.png`, `dir/34FK4522_1.JPG` -> `34FK4522` (stem up to the first '_')."""
+    stem, _ = split_extension(name)
+    return normalize_label(stem.split("_", 1)[0], keep_case)
+
+
+def _char_name(char: str) -> str:
+    if char == "\ufeff":
+        return "BYTE ORDER MARK"
+    return unicodedata.name(char, "CONTROL CHARACTER" if unicodedata.category(char) == "Cc" else "UNNAMED")
+
+
+def label_problem(label: str, max_label_length: int | None) -> str | None:
+    """Why a label cannot be trained on, or None.
+
+    Invisible characters are refused, not silently dropped: a zero-width space or a byte order mark
+    makes two labels that look the same differ, a right-to-left override makes a label display as
+    something else than it is ("Trojan Source"), and a control character breaks every table.
+    """
+    if not label:
+        return "empty label: the file name must start with the plate text, e.g. 34FK4522.jpg or 34FK4522_1.jpg"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in label):  # os.listdir's stand-ins for undecodable bytes
+        return "the file name is not valid UTF-8 text, so its label cannot be read; rename the file"
+    hidden = sorted({c for c in label if is_invisible(c)})
+    if hidden:
+        names = ", ".join(f"U+{ord(c):04X} {_char_name(c)}" for c in hidden[:5])
+        return f"the label contains invisible characters ({names}); retype the plate text in the file name"
+    if max_label_length is not None and len(label) > max_label_length:
+        return f"the label '{label}' has {len(label)} characters, more than the maximum of {max_label_length}"
+    return None
+
+
+def _resolve(entry_path: str, folder: Path) -> Path:
+    path = Path(os.path.expanduser(entry_path))
+    return path if path.is_absolute() else folder / path
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")  # -sig: Excel and Notepad write a BOM
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{Path(path).name} is not a UTF-8 text file ({exc.reason} at byte {exc.start}).") from None
+
+
+def read_annotation_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
+    """aocr's annotation file: one `path label` per line -> [(image path, label)].
+
+    The path runs up to the first whitespace and the label is the rest of the line (it may hold
+    spaces). Relative paths are relative to the annotation file's folder. Blank lines are ignored;
+    a line without a label gives an empty label, which the importer rejects with a reason.
+    """
+    path = Path(path)
+    entries = []
+    for line in _read_text(path).splitlines():
+        if not line.strip():
+            continue
+        parts = line.strip().split(None, 1)
+        label = parts[1] if len(parts) > 1 else ""
+        entries.append((_resolve(parts[0], path.parent), normalize_label(label, keep_case)))
+    return entries
+
+
+def _pick_column(fieldnames: list[str], choices: tuple[str, ...]) -> str | None:
+    by_name = {name.strip().lower(): name for name in fieldnames if name}
+    return next((by_name[c] for c in choices if c in by_name), None)
+
+
+def read_label_csv(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
+    """A CSV with a header naming `image_path` and `plate_text` columns -> [(image path, label)].
+
+    `file`/`filename` and `label` are accepted as well; relative paths are relative to the CSV's folder.
+    """
+    path = Path(path)
+    reader = csv.DictReader(_read_text(path).splitlines())
+    fields = reader.fieldnames or []
+    path_col, label_col = _pick_column(fields, CSV_PATH_COLUMNS), _pick_column(fields, CSV_LABEL_COLUMNS)
+    if not path_col or not label_col:
+        raise ValueError(
+            f"{path.name} needs a header line with the columns image_path,plate_text "
+            f"(found: {', '.join(f for f in fields if f) or 'nothing'})."
+        )
+    return [
+        (_resolve(row[path_col].strip(), path.parent), normalize_label(row.get(label_col) or "", keep_case))
+        for row in reader
+        if (row.get(path_col) or "").strip()
+    ]
+
+
+def read_label_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
+    """A CSV (by extension) or an aocr annotation file (anything else)."""
+    if Path(path).suffix.lower() == ".csv":
+        return read_label_csv(path, keep_case)
+    return read_annotation_file(path, keep_case)

@@ -1,0 +1,170 @@
+"""The plate reader network: a small CNN keeps a 2-D feature map of the plate, and a parallel
+attention decoder reads every character position at once by attending over height AND width.
+
+    image [B, H, W, 1] -> CNN (stride 8 down, 4 across) -> features [B, H/8, W/4, D] + 2-D position
+    -> K learned slot queries (one per character position, then "end"), 2 decoder layers of
+       self-attention (the slots agree on who reads what) and cross-attention (where on the plate)
+    -> per slot: a character or "end"; per slot: an attention map over the feature grid.
+
+Why this shape: attention over the 2-D grid reads two-row plates (motorcycles, square plates) as
+well as one-row ones, and the attention map of each slot is where on the photo that character
+was read (the GIFs). Reading all slots at once, not one after the other, makes reading a single
+forward pass (fast in TFLite/ONNX) and training converge in far fewer steps than a recurrent
+decoder. The network is fully convolutional with a position encoding computed from the grid
+size, so one set of weights (the starter model) serves any input size.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from engine.model.preprocess import STRIDE  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Sizes of the network (stored with every model, so any checkpoint can be rebuilt)."""
+
+    filters: tuple[int, ...] = (16, 32, 64, 96)
+    dim: int = 96
+    heads: int = 4
+    decoder_layers: int = 2
+    ffn: int = 192
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "filters": list(self.filters)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Architecture":
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if "filters" in known:
+            known["filters"] = tuple(known["filters"])
+        return cls(**known)
+
+
+def _conv(filters: int, name: str, separable: bool) -> list[layers.Layer]:
+    if separable:  # depthwise + pointwise: a tenth of the cost once there are many channels
+        first = [layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw"),
+                 layers.BatchNormalization(name=f"{name}_dwbn"), layers.ReLU(name=f"{name}_dwrelu"),
+                 layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")]
+    else:
+        first = [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")]
+    return first + [layers.BatchNormalization(name=f"{name}_bn"), layers.ReLU(name=f"{name}_relu")]
+
+
+def grid_position(height: tf.Tensor, width: tf.Tensor, freqs: int) -> tf.Tensor:
+    """Fixed sinusoids of (row, column) for a height x width grid: [height, width, 4 * freqs]."""
+    rates = tf.pow(2.0, tf.range(freqs, dtype=tf.float32) / 2.0) * (math.pi / 16.0)
+    rows = (tf.cast(tf.range(height), tf.float32) + 0.5)[:, None] * rates
+    cols = (tf.cast(tf.range(width), tf.float32) + 0.5)[:, None] * rates
+    by_row = tf.concat([tf.sin(rows), tf.cos(rows)], -1)
+    by_col = tf.concat([tf.sin(cols), tf.cos(cols)], -1)
+    return tf.concat([tf.tile(by_row[:, None, :], [1, width, 1]), tf.tile(by_col[None, :, :], [height, 1, 1])], -1)
+
+
+@keras.saving.register_keras_serializable(package="plate_ocr")
+class PlateNet(keras.Model):
+    """images [B, H, W, 1] (standardised gray) -> {"logits": [B, K, V], "attention": [B, K, H/8 * W/4]}.
+
+    Token 0 is "end"; tokens 1..V-1 are the charset's characters. K = max_prediction + 1 slots.
+    """
+
+    POSITION_FREQS = 8
+
+    def __init__(self, vocab_size: int, slots: int, height: int, width: int,
+                 architecture: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        arch = Architecture.from_dict(architecture or {})
+        self.arch, self.vocab_size, self.slots, self.height, self.width = arch, vocab_size, slots, height, width
+        f1, f2, f3, f4 = arch.filters
+        self.cnn = keras.Sequential(
+            _conv(f1, "c1", False) + [layers.MaxPooling2D(2, name="p1")]
+            + _conv(f2, "c2", False) + [layers.MaxPooling2D(2, name="p2")]
+            + _conv(f3, "c3", False) + _conv(f3, "c3b", True) + [layers.MaxPooling2D((2, 1), name="p3")]
+            + _conv(f4, "c4", True) + _conv(f4, "c4b", True),
+            name="cnn",
+        )
+        self.feature_proj = layers.Dense(arch.dim, name="feature_proj")
+        self.position_proj = layers.Dense(arch.dim, name="position_proj")
+        self.context_proj = layers.Dense(arch.dim, name="context_proj")  # the whole plate's gist, for the queries
+        self.slot_queries = self.add_weight(shape=(slots, arch.dim), name="slot_queries",
+                                            initializer=keras.initializers.RandomNormal(stddev=0.5))
+        key_dim = arch.dim // arch.heads
+        self.self_attention, self.cross_attention, self.ffns, self.norms = [], [], [], []
+        for i in range(arch.decoder_layers):
+            self.self_attention.append(layers.MultiHeadAttention(arch.heads, key_dim, dropout=arch.dropout, name=f"self_att{i}"))
+            self.cross_attention.append(layers.MultiHeadAttention(arch.heads, key_dim, name=f"cross_att{i}"))
+            self.ffns.append(keras.Sequential([layers.Dense(arch.ffn, activation="gelu", name=f"ffn{i}_in"),
+                                               layers.Dropout(arch.dropout), layers.Dense(arch.dim, name=f"ffn{i}_out")],
+                                              name=f"ffn{i}"))
+            self.norms.append([layers.LayerNormalization(name=f"ln{i}_{j}") for j in range(3)])
+        self.classifier = layers.Dense(vocab_size, name="classifier")
+
+    def get_config(self) -> dict:
+        return {"vocab_size": self.vocab_size, "slots": self.slots, "height": self.height, "width": self.width,
+                "architecture": self.arch.to_dict(), "name": self.name}
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(rows, columns) of the attention maps for this model's input size."""
+        return self.height // STRIDE[0], self.width // STRIDE[1]
+
+    def encode(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Feature map with positions: [B, rows * columns, dim]."""
+        x = self.cnn(images, training=training)
+        rows, cols = tf.shape(x)[1], tf.shape(x)[2]
+        x = self.feature_proj(x) + self.position_proj(grid_position(rows, cols, self.POSITION_FREQS))[None]
+        return tf.reshape(x, [tf.shape(x)[0], rows * cols, self.arch.dim])
+
+    def decode(self, memory: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Slot logits [B, K, V] and the last layer's attention over the grid [B, K, N] (mean of heads)."""
+        gist = self.context_proj(tf.reduce_mean(memory, axis=1))
+        q = self.slot_queries[None] + gist[:, None, :]
+        attention = None
+        for i in range(self.arch.decoder_layers):
+            n1, n2, n3 = self.norms[i]
+            q = n1(q + self.self_attention[i](q, q, training=training))
+            seen, attention = self.cross_attention[i](q, memory, return_attention_scores=True, training=training)
+            q = n2(q + seen)
+            q = n3(q + self.ffns[i](q, training=training))
+        return self.classifier(q), tf.reduce_mean(attention, axis=1)
+
+    def call(self, images, training=False):
+        logits, attention = self.decode(self.encode(images, training=training), training=training)
+        return {"logits": logits, "attention": attention}
+
+
+def read_outputs(logits: tf.Tensor, attention: tf.Tensor) -> dict[str, tf.Tensor]:
+    """What a reader needs, computed in the graph (the same in TensorFlow, TFLite and ONNX):
+    ids [B, K] (0 = end), probs [B, K], length [B] (characters before the first end),
+    confidence [B] (product of the probabilities of the characters and of the end), attention."""
+    p = tf.nn.softmax(logits, axis=-1)
+    ids = tf.argmax(p, axis=-1, output_type=tf.int32)
+    probs = tf.reduce_max(p, axis=-1)
+    slots = tf.shape(ids)[1]
+    is_end = tf.cast(tf.equal(ids, 0), tf.int32)
+    # index of the first end token, or K if none: argmax of a cumulative "end seen" flag
+    seen = tf.cumsum(is_end, axis=1)
+    length = tf.reduce_sum(tf.cast(tf.equal(seen, 0), tf.int32), axis=1)
+    counted = tf.cast(tf.range(slots)[None, :] <= length[:, None], probs.dtype)  # characters and the end
+    confidence = tf.exp(tf.reduce_sum(tf.math.log(tf.maximum(probs, 1e-12)) * counted, axis=1))
+    return {"ids": ids, "probs": probs, "length": length, "confidence": confidence, "attention": attention}
+
+
+def build_model(vocab_size: int, slots: int, height: int, width: int, architecture: dict | None = None) -> PlateNet:
+    """A PlateNet with its weights created (one dummy forward pass)."""
+    if height % STRIDE[0] or width % STRIDE[1]:
+        raise ValueError(f"The model input must be a multiple of {STRIDE[0]} high and {STRIDE[1]} wide "
+                         f"(got {height} x {width}).")
+    model = PlateNet(vocab_size, slots, height, width, architecture, name="plate_net")
+    model(tf.zeros([1, height, width, 1]))
+    return model

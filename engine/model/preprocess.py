@@ -1,0 +1,69 @@
+"""Image to model input: grayscale, fit into (height, width) keeping the aspect ratio, pad, standardise.
+
+Training, evaluation, the reader and the bundle all go through `fit_to_box`, so a model sees the
+same kind of input everywhere. Nothing is dropped for being wide: a wide plate is scaled down to fit.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+
+# The network divides the height by 8 and the width by 4: model inputs are multiples of these,
+# and one cell of its attention grid covers 8 x 4 input pixels.
+STRIDE = (8, 4)
+
+
+class Placement(NamedTuple):
+    """Where the image sits in the model input, to map attention back to the original image."""
+
+    scale: float  # model pixels per original pixel
+    width: int  # model-input columns holding image (the rest is padding)
+    height: int
+    top: int  # rows of padding above the image
+
+
+def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """Model input (height, width) for photos of these (width, height) sizes.
+
+    The box must fit the squarest photos the model will see: long one-row plates (most European
+    and Turkish ones) read well 32 px high; US-shaped plates, with their smaller characters, get
+    48; square and two-row plates get 64, so each row keeps about 25 px. Chosen from the tenth
+    percentile of the aspect ratios, so a few odd crops do not decide for the rest.
+    """
+    aspects = sorted(w / max(h, 1) for w, h in sizes) or [3.0]
+    squarest = aspects[len(aspects) // 10]
+    height = 32 if squarest >= 2.6 else 48 if squarest >= 1.7 else 64
+    return height, 128
+
+
+def decode_gray(image: bytes | np.ndarray) -> np.ndarray:
+    """Encoded bytes (or an already decoded array) to a 2-D uint8 grayscale image."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if arr is None:
+            raise ValueError("cannot decode image")
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2GRAY if arr.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    return arr
+
+
+def fit_to_box(gray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, Placement]:
+    """Scale to the model height (or less, if the plate is too wide), pad right/top-bottom, standardise."""
+    h, w = gray.shape[:2]
+    scale = min(height / h, width / w)
+    new_w = max(1, min(width, int(round(w * scale))))
+    new_h = max(1, min(height, int(round(h * scale))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(gray, (new_w, new_h), interpolation=interp).astype(np.float32)
+    # per-image standardisation: brightness and contrast of the photo stop mattering
+    mean, std = float(resized.mean()), float(resized.std())
+    resized = (resized - mean) / max(std, 8.0)
+    out = np.zeros((height, width), np.float32)
+    top = (height - new_h) // 2
+    out[top : top + new_h, :new_w] = resized
+    return out[..., None], Placement(scale, new_w, new_h, top)

@@ -1,0 +1,173 @@
+"""The training input pipeline on tf.data: photos in, augmented model batches out, in parallel.
+
+    (encoded photo, label) records       from image files, TFRecord shards or in-memory examples
+    -> decode once to the working size   a plate kept at twice the model's size: memory is bounded
+                                         by photo count x working size, whatever the photos' size
+    -> cache                             in memory for small sets, on disk for large ones
+    -> shuffle, repeat
+    -> augment + fit into the model box  OpenCV in parallel calls (it releases the GIL)
+    -> batch, prefetch
+
+Several model boxes can be mixed (the starter model learns 32, 48 and 64 px high inputs at once):
+each box gets its own batches, and batches are drawn from the boxes by weight.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.data.images import decode_gray, decode_to_fit
+from engine.model.charset import Charset
+from engine.model.preprocess import fit_to_box
+from engine.training.augment import augment
+
+log = logging.getLogger(__name__)
+
+WORK_SCALE = 2  # photos are kept at twice the model box: augmentation still has detail to work with
+MEMORY_CACHE_BYTES = 512 * 1024 * 1024  # past this, decoded photos are cached on disk instead
+SHUFFLE_BUFFER = 8192
+
+
+@dataclass(frozen=True)
+class Box:
+    """One model input size, and how often batches of it are drawn."""
+
+    height: int
+    width: int
+    weight: float = 1.0
+
+    @property
+    def work(self) -> tuple[int, int]:
+        return self.height * WORK_SCALE, self.width * WORK_SCALE * 2
+
+
+@dataclass
+class Records:
+    """Where training photos come from: a tf.data.Dataset of (encoded image, label) strings, and
+    how many there are. Build one with `from_files`, `from_shards` or `from_memory`."""
+
+    dataset: object  # tf.data.Dataset
+    count: int
+    name: str = "photos"
+
+
+def from_files(paths: Sequence[str | os.PathLike], labels: Sequence[str], name: str = "photos") -> Records:
+    """Photos read from their files (a dataset folder's images/): nothing is held in memory."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(([str(p) for p in paths], list(labels)))
+    ds = ds.map(lambda path, label: (tf.io.read_file(path), label), num_parallel_calls=tf.data.AUTOTUNE)
+    return Records(ds, len(labels), name)
+
+
+def from_shards(shards: Sequence[str | os.PathLike], count: int, *, keep: set[str] | None = None,
+                drop: set[str] | None = None, name: str = "photos") -> Records:
+    """Photos from TFRecord shards (aocr's schema: image, label); `keep`/`drop` select by label
+    (the validation plates are held out this way without reading the shards twice)."""
+    import tensorflow as tf
+
+    features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.string)}
+    ds = tf.data.TFRecordDataset([str(s) for s in shards], num_parallel_reads=tf.data.AUTOTUNE)
+    ds = ds.map(lambda raw: tuple(tf.io.parse_single_example(raw, features).values()),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    for labels, wanted in ((keep, True), (drop, False)):
+        if labels:
+            table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(sorted(labels), [1] * len(labels), tf.string, tf.int32), 0)
+            ds = ds.filter(lambda image, label, t=table, w=wanted: tf.equal(t.lookup(label), 1) if w
+                           else tf.equal(t.lookup(label), 0))
+    return Records(ds, count, name)
+
+
+def from_memory(images: Sequence[bytes], labels: Sequence[str], name: str = "photos") -> Records:
+    """Photos already in memory as encoded bytes (raw sources, rendered look-alikes)."""
+    import tensorflow as tf
+
+    return Records(tf.data.Dataset.from_tensor_slices((list(images), list(labels))), len(labels), name)
+
+
+def _decoder(box: Box):
+    work_h, work_w = box.work
+
+    def decode(data: bytes) -> np.ndarray:
+        try:
+            return decode_to_fit(data, work_h, work_w)
+        except ValueError:  # a photo that stopped decoding since import: a blank the model learns nothing from
+            return np.zeros((8, 8), np.uint8)
+
+    return decode
+
+
+def _example_maker(box: Box, charset: Charset, slots: int, rng_seed: int, augmenting: bool):
+    rng = np.random.default_rng(rng_seed)  # one generator per pipeline; calls may interleave, order does not matter
+
+    def make(image: np.ndarray, label: bytes) -> tuple[np.ndarray, np.ndarray]:
+        if augmenting:
+            image = augment(image, rng)
+        x, _ = fit_to_box(image, box.height, box.width)
+        tokens = np.asarray(charset.encode(label.decode("utf-8"), slots), np.int32)
+        return x, tokens
+
+    return make
+
+
+def _cache(ds, count: int, box: Box, cache_dir: Path | None):
+    """Keep decoded photos: in memory while they fit the budget, else in a file under `cache_dir`."""
+    work_h, work_w = box.work
+    if count * work_h * work_w // 2 <= MEMORY_CACHE_BYTES or cache_dir is None:
+        return ds.cache()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return ds.cache(str(cache_dir / f"decoded-{box.height}x{box.width}"))
+
+
+def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], charset: Charset, slots: int,
+            batch_size: int, *, seed: int = 0, augmenting: bool = True, cache_dir: Path | None = None):
+    """An endless tf.data.Dataset of (images [B, H, W, 1] float32, tokens [B, slots] int32).
+
+    `sources`: (records, weight) pairs, e.g. the real photos (1.0) and rendered look-alikes (0.5).
+    `boxes`: the model input sizes; a batch is one box, drawn by the boxes' weights.
+    """
+    import tensorflow as tf
+
+    per_box = []
+    for b, box in enumerate(boxes):
+        decode, make = _decoder(box), _example_maker(box, charset, slots, seed * 7919 + b, augmenting)
+        streams, weights = [], []
+        for s, (records, weight) in enumerate(sources):
+            ds = records.dataset.map(
+                lambda data, label: (tf.numpy_function(decode, [data], tf.uint8, stateful=False), label),
+                num_parallel_calls=tf.data.AUTOTUNE)
+            ds = _cache(ds, records.count, box, None if cache_dir is None else cache_dir / f"{s}-{records.name}")
+            ds = ds.shuffle(min(SHUFFLE_BUFFER, max(records.count, 1)), seed=seed + s, reshuffle_each_iteration=True)
+            streams.append(ds.repeat())
+            weights.append(weight)
+        ds = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(
+            streams, weights=[w / sum(weights) for w in weights], seed=seed)
+
+        def prepared(image, label, make=make, box=box):
+            x, tokens = tf.numpy_function(make, [image, label], (tf.float32, tf.int32), stateful=True)
+            return tf.ensure_shape(x, [box.height, box.width, 1]), tf.ensure_shape(tokens, [slots])
+
+        options = tf.data.Options()
+        options.deterministic = False  # any finished example may go first: no waiting on a slow one
+        ds = ds.map(prepared, num_parallel_calls=tf.data.AUTOTUNE).with_options(options)
+        per_box.append(ds.batch(batch_size, drop_remainder=True))
+    if len(per_box) == 1:
+        out = per_box[0]
+    else:
+        total = sum(b.weight for b in boxes)
+        out = tf.data.Dataset.sample_from_datasets(per_box, weights=[b.weight / total for b in boxes], seed=seed)
+    return out.prefetch(tf.data.AUTOTUNE)
+
+
+def model_inputs(images: Sequence[bytes | np.ndarray], height: int, width: int) -> np.ndarray:
+    """Photos prepared once for checking ([N, H, W, 1] float32), exactly as the reader prepares them."""
+    out = np.zeros((len(images), height, width, 1), np.float32)
+    for i, data in enumerate(images):
+        out[i] = fit_to_box(decode_gray(data), height, width)[0]
+    return out
