@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test browser bench clean
+.PHONY: run test browser bench fonts starter clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,21 @@ test: $(BIN)/.installed browser
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_read.py
+
+## fonts: the Debian font packages the starter model is pretrained with (docs/FONTS.md)
+FONT_PACKAGES := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-roadgeek fonts-opendin \
+  fonts-routed-gothic fonts-ocr-b fonts-b612 fonts-bebas-neue fonts-roboto-unhinted fonts-tiresias fonts-go \
+  fonts-national-park fonts-clear-sans fonts-wqy-zenhei fonts-wqy-microhei
+fonts:
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(FONT_PACKAGES)
+
+## starter: pretrain the starter model engine/model/starter/starter.npz (docs/PRETRAINING.md; about an hour)
+STARTER_WORK ?= /tmp/plate-studio-pretrain
+starter: $(BIN)/.installed fonts
+	$(BIN)/python bench/split_list.py --set tr --split train $(STARTER_WORK)-tr-train.txt || true
+	$(BIN)/python -m engine pretrain --work-dir $(STARTER_WORK) --plates 200000 --steps 16000 --minutes 60 \
+	  $$( [ -s $(STARTER_WORK)-tr-train.txt ] && echo --real $(STARTER_WORK)-tr-train.txt )
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,64 +1,136 @@
-"""Plate accuracy after a fixed training time on a real third-party set (../shared/data/plates).
+"""Plate accuracy after a training, timed AND by steps, quiet or with the CPU shared.
 
-    python bench/bench_accuracy.py --set tr --minutes 10
+    python bench/bench_accuracy.py --set tr --minutes 10               # Turkish plates, 10 minutes
+    python bench/bench_accuracy.py --set tr --minutes 10 --busy 1      # the same, one core busy
+    python bench/bench_accuracy.py --set us --minutes 5 --limit 150    # the first 150 US training photos
+    python bench/bench_accuracy.py --set sample --preset quick --busy 1   # what a new operator gets
+    python bench/bench_accuracy.py --set two-row --preset balanced        # two-row plates (generated)
 
-Imports the fixed `train` side, trains with the engine's CLI under a wall-clock budget (the whole
-training process counts, TensorFlow start-up included), then scores the best checkpoint on every
-image of the fixed `test` side. Skips cleanly when ../shared is absent.
+`tr`/`us` use the fixed splits of ../shared/data/plates (skipped when absent): the `train` side is
+imported (never a test photo), trained on with the engine's CLI, and the best checkpoint is scored on
+every photo of the `test` side. `sample` is the Data page's "Use sample data" set with its own split;
+`two-row` mixes the sample's one-row plates with generated two-row ones and scores each kind.
+Besides the timed result, the averaged model is kept at fixed step counts (--snapshots) and scored
+too, so a result can be read in steps as well as in minutes. `--busy N` runs N CPU-bound processes
+alongside the training (bounded in time).
 """
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, plates_dir, split_rows, write_annotations
+from common import Busy, measure, plates_dir, split_rows, write_annotations
+
+
+def _import(args: list[str], work: Path) -> None:
+    code, _, _ = measure(["import", *args], work / "import.log", work / "home")
+    if code != 0:
+        raise SystemExit(f"import failed; see {work / 'import.log'}")
+
+
+def prepare_dataset(options, work: Path) -> tuple[Path, list | None, dict]:
+    """The dataset to train on, the fixed test photos (None: the dataset's own test split), and for
+    generated sets each label's number of rows."""
+    from engine.data.sample import make_sample_zip
+    from engine.data.sources import Example
+
+    dataset = work / "dataset"
+    if options.set in ("tr", "us"):
+        folder = plates_dir(options.set)
+        if folder is None:
+            return dataset, [], {}
+        train_list = write_annotations(folder, "train", work / "train.txt", limit=options.limit)
+        _import([str(train_list), "--out", str(dataset), "--test-fraction", "0"], work)
+        test = [Example(r["filename"], r["label"], (folder / r["filename"]).read_bytes())
+                for r in split_rows(folder) if r["split"] == "test"]
+        return dataset, test, {}
+    if options.set == "sample":
+        _import([str(make_sample_zip(work / "sample.zip", 600, 0)), "--out", str(dataset)], work)
+        return dataset, None, {}
+    from engine.data.render import TWO_ROW
+    from engine.data.sample import SAMPLE_LAYOUTS, sample_items
+
+    layouts = SAMPLE_LAYOUTS + TWO_ROW
+    _import([str(make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts)), "--out", str(dataset)], work)
+    rows = {text.label: len(text.rows) for _, text, _ in sample_items(1200, 0, layouts)}
+    return dataset, None, rows
+
+
+def score(run_dir: Path, checkpoint: Path | None, dataset: Path, test: list | None, rows: dict) -> dict:
+    from engine.data.sources import load_examples
+    from engine.reading.metrics import char_accuracy, plate_accuracy
+    from engine.reading.reader import PlateReader
+
+    examples = test if test is not None else load_examples(dataset, split="test")
+    reader = PlateReader.from_checkpoint(checkpoint) if checkpoint else PlateReader.load(run_dir)
+    texts = [r.text for r in reader.read([e.image for e in examples])]
+    labels = [e.label for e in examples]
+    result = {"plate": plate_accuracy(texts, labels), "char": char_accuracy(texts, labels), "count": len(labels),
+              "correct": sum(t == lab for t, lab in zip(texts, labels))}
+    for kind, count in (("one_row", 1), ("two_row", 2)) if rows else ():
+        idx = [i for i, lab in enumerate(labels) if rows.get(lab) == count]
+        result[kind] = plate_accuracy([texts[i] for i in idx], [labels[i] for i in idx]) if idx else 0.0
+        result[f"{kind}_count"] = len(idx)
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", default="tr", choices=["tr", "us"])
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--set", default="tr", choices=["tr", "us", "sample", "two-row"])
+    parser.add_argument("--minutes", type=float, default=None, help="time limit (default: the preset's, else 10)")
+    parser.add_argument("--steps", type=int, default=None, help="step limit (default: the preset's, else as many as the time allows)")
+    parser.add_argument("--preset", default=None, choices=["quick", "balanced", "best"])
+    parser.add_argument("--limit", type=int, default=None, help="only the first N training photos (split.csv order)")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside the training")
+    parser.add_argument("--snapshots", default="200,500,1000", help="also score the model after these steps")
     parser.add_argument("--work-dir", default=None, help="keep the dataset and run here (default: a temp folder)")
-    parser.add_argument("train_args", nargs="*", help="extra flags for `engine train` (after --)")
-    args = parser.parse_args()
-    folder = plates_dir(args.set)
-    if folder is None:
-        return 0
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix=f"bench-{args.set}-"))
+    parser.add_argument("train_args", nargs="*", help="more flags for `engine train` (after --)")
+    options = parser.parse_args()
+    work = Path(options.work_dir or tempfile.mkdtemp(prefix=f"bench-{options.set}-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PLATE_STUDIO_HOME": str(work / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    engine = [sys.executable, "-m", "engine"]
-
-    train_list = write_annotations(folder, "train", work / "train.txt")
-    dataset = work / "dataset"
-    subprocess.run([*engine, "import", str(train_list), "--out", str(dataset), "--test-fraction", "0"],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    dataset, test, rows = prepare_dataset(options, work)
+    if test == []:
+        return 0
+    limits = []
+    if options.preset:
+        limits += ["--preset", options.preset]
+    if options.minutes is not None or not options.preset:
+        limits += ["--max-minutes", str(options.minutes or 10.0)]
+    if options.steps is not None or not options.preset:
+        limits += ["--max-steps", str(options.steps or 1_000_000)]
     run_dir = work / "run"
-    t0 = time.time()
-    subprocess.run([*engine, "train", str(dataset), "--model-dir", str(run_dir), "--max-minutes", str(args.minutes),
-                    "--no-resume", *args.train_args], cwd=ROOT, env=env, check=True)
-    train_seconds = time.time() - t0
-
-    # score every image of the fixed test side (exact duplicates included, so figures stay comparable)
-    sys.path.insert(0, str(ROOT))
-    from engine.reading.evaluate import evaluate
-    from engine.data.sources import Example
-
-    test = [Example(r["filename"], r["label"], (folder / r["filename"]).read_bytes())
-            for r in split_rows(folder) if r["split"] == "test"]
-    result = evaluate(run_dir, test, output_dir=work / "test")
-    print(f"set: {args.set}  train images: {sum(r['split'] == 'train' for r in split_rows(folder))}  "
-          f"test images: {result['count']}")
-    print(f"training wall time: {train_seconds / 60:.1f} min (budget {args.minutes} min, process start to exit)")
-    print(f"plate accuracy (exact match): {result['plate_accuracy']:.2%}  ({result['correct']}/{result['count']})")
-    print(f"character accuracy (1 - CER): {result['char_accuracy']:.2%}")
-    print(f"aocr score (edit distance):   {result['aocr_score']:.2%}")
-    print(f"run folder: {run_dir}; predictions: {work / 'test' / 'predictions.csv'}")
+    args = ["train", str(dataset), "--model-dir", str(run_dir), "--no-resume", "--snapshot-steps", options.snapshots,
+            *limits, *options.train_args]
+    budget = 60 * (options.minutes or 45) + 600
+    with Busy(options.busy, budget) as busy:
+        code, peak, seconds = measure(args, work / "train.log", work / "home")
+    if code != 0:
+        print(f"training failed (exit {code}); see {work / 'train.log'} and {run_dir / 'train.log'}")
+        return 1
+    status = json.loads((run_dir / "status.json").read_text())
+    final = score(run_dir, None, dataset, test, rows)
+    resolved = json.loads((run_dir / "config.json").read_text()).get("resolved", {})
+    print(f"set: {options.set}{f' (first {options.limit} training photos)' if options.limit else ''}  "
+          f"training photos: {resolved.get('train_images')} (+{resolved.get('check_images')} held out for checks)  "
+          f"test photos: {final['count']}  input: {resolved.get('input')}  started from: "
+          f"{resolved.get('started_from', {}).get('from')}")
+    print(f"load: {busy.describe()}; command: python bench/bench_accuracy.py {' '.join(sys.argv[1:])}")
+    print(f"training: {seconds / 60:.1f} min wall time, {status.get('step')} steps, peak memory {peak:.0f} MB "
+          f"(limits: {' '.join(limits)})")
+    for step in [int(s) for s in options.snapshots.split(",") if s]:
+        snap = run_dir / "checkpoints" / f"step-{step}.npz"
+        if snap.exists():
+            got = score(run_dir, snap, dataset, test, rows)
+            print(f"after {step:>5} steps: plate accuracy {got['plate']:.2%} ({got['correct']}/{got['count']})")
+    print(f"final (best held-out check): plate accuracy {final['plate']:.2%} ({final['correct']}/{final['count']}), "
+          f"character accuracy {final['char']:.2%}")
+    if "two_row" in final:
+        print(f"two-row plates: {final['two_row']:.2%} of {final['two_row_count']}; "
+              f"one-row plates: {final['one_row']:.2%} of {final['one_row_count']}")
+    print(f"run folder: {run_dir}")
     return 0
 
 

@@ -12,16 +12,12 @@ and its peak RSS is the kernel's own account of that one child (os.wait4's rusag
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import subprocess
-import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
-from common import ROOT  # noqa: F401 - puts the repo on sys.path
+from common import measure
 
 SETS = [  # (name, photos, width, height): 4000x3000 is 12 MP, under the importer's 16 MP limit
     ("big", 60, 4000, 3000),
@@ -44,28 +40,6 @@ def make_zip(path: Path, count: int, width: int, height: int) -> Path:
             photo = cv2.resize(plate, (width, height), interpolation=cv2.INTER_CUBIC)
             zip_add(zf, name, cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), compress=False)
     return path
-
-
-# Started from a fresh, small interpreter: a child forked from this process would count this
-# process's own memory (the decoded photos above) in its peak until it execs.
-WRAPPER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:], stdout=sys.stdout, stderr=subprocess.STDOUT)
-_, status, usage = os.wait4(proc.pid, 0)
-print(f"MEASURED {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}", file=sys.stderr)
-"""
-
-
-def measure(args: list[str], log: Path) -> tuple[int, float, float]:
-    """(exit code, peak RSS in MB, seconds) of one `python -m engine ...` process, with a data folder
-    of its own next to the log (a training takes the machine's training lock there)."""
-    started = time.perf_counter()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PLATE_STUDIO_HOME": str(log.parent / "home")}
-    with open(log, "wb") as out:
-        done = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,
-                              stdout=out, stderr=subprocess.PIPE, text=True)
-    code, kilobytes = (int(x) for x in done.stderr.rsplit("MEASURED ", 1)[1].split())
-    return code, kilobytes / 1024, time.perf_counter() - started
 
 
 def main() -> int:

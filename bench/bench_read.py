@@ -1,81 +1,276 @@
-"""Reading speed: plates/s batched and milliseconds for one plate, end to end from encoded bytes.
+"""Reading speed, side by side: today's TensorFlow reader against the bundle's standalone reader.
 
-    python bench/bench_read.py [--model-dir RUN]
+    python bench/bench_read.py                      # a quick model (trained once, then reused)
+    python bench/bench_read.py --model-dir RUN      # a trained run of yours
+    python bench/bench_read.py --busy 1             # with one CPU-bound process alongside
 
-Uses the test plates of ../shared/data/plates/tr when present, else generated sample plates.
-Without --model-dir, a freshly initialised model of the default shape is timed: speed does not
-depend on the weights, only on the shape.
+For one plate (median and p95 over many single reads) and for batches (plates/s):
+  (a) PlateReader: TensorFlow, decode + fit_to_box + model (and its model call alone, for reference)
+  (b) the standalone reader's model call: model.tflite in LiteRT, on prepared inputs
+  (c) the standalone reader end to end: JPEG decode + preprocessing (numpy) + model
+Then the plate accuracy of TensorFlow, the float TFLite (what the bundle ships) and its quantised
+variants on the test photos, with the speed of each quantised model call.
+
+Photos: the fixed test split of ../shared/data/plates/tr when present, else generated plates.
+Without --model-dir a quick model is trained on the matching training photos (a few minutes, once:
+kept in --work-dir and reused).
 """
 from __future__ import annotations
 
 import argparse
-import resource
+import importlib.util
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
 
-from common import PLATES, ROOT  # noqa: F401 - sets sys.path
+import numpy as np
 
+from common import ROOT, Busy, measure, plates_dir, split_rows, write_annotations
 
-def load_images(limit: int) -> tuple[list[bytes], str]:
-    folder = PLATES / "tr"
-    if folder.is_dir():
-        files = sorted(folder.glob("*.jpg"))[:limit]
-        return [f.read_bytes() for f in files], f"{len(files)} real plates from {folder}"
-    import cv2
-
-    from engine.data.sample import render_plate
-
-    images = [cv2.imencode(".jpg", render_plate(f"34AB{i:04d}", i))[1].tobytes() for i in range(limit)]
-    return images, f"{limit} generated plates (../shared not found)"
+STANDALONE = ROOT / "engine" / "reading" / "standalone" / "read_plates.py"
 
 
-def make_reader(model_dir: str | None):
-    from engine.reading.reader import PlateReader
+def load_standalone():
+    """engine/reading/standalone/read_plates.py as a module (it is a script, not a package member)."""
+    spec = importlib.util.spec_from_file_location("read_plates", STANDALONE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["read_plates"] = module
+    spec.loader.exec_module(module)
+    return module
 
-    if model_dir:
-        return PlateReader.load(model_dir)
-    from engine.model.charset import Charset
-    from engine.training.settings import TrainConfig
-    from engine.model.network import build_model
 
-    cfg = TrainConfig()
-    charset = Charset("0123456789ABCDEFGHIJKLMNOPRSTUVYZ")
-    model = build_model(charset.num_chars, 10, 32, 128, filters=cfg.filters,  # the shape chosen for tr plates
-                        rnn_units=cfg.rnn_units, attention_units=cfg.rnn_units)
-    return PlateReader(model, charset)
+# --- the model and the photos ------------------------------------------------------------------
+def held_out_photos(model_dir: Path | None) -> tuple[list, str]:
+    """(Examples of the test photos, what they are): tr's fixed test split, else the run's own."""
+    from engine.data.sources import Example, load_examples
+
+    folder = plates_dir("tr")
+    if folder is not None:
+        rows = [r for r in split_rows(folder) if r["split"] == "test"]
+        return ([Example(r["filename"], r["label"], (folder / r["filename"]).read_bytes()) for r in rows],
+                f"{len(rows)} real plates, the test split of {folder}")
+    dataset = Path(json.loads((model_dir / "config.json").read_text())["dataset"])
+    examples = load_examples(dataset, split="test")
+    return examples, f"{len(examples)} photos, the test split of {dataset}"
+
+
+def quick_model(work: Path) -> Path:
+    """A run trained with the Quick preset on tr's training photos (or generated plates), made once."""
+    run = work / "run"
+    if (run / "checkpoints" / "best.npz").exists():
+        return run
+    from engine.data.sample import make_sample_zip
+
+    dataset = work / "dataset"
+    folder = plates_dir("tr")
+    if folder is not None:
+        source = [str(write_annotations(folder, "train", work / "train.txt")), "--test-fraction", "0"]
+    else:
+        source = [str(make_sample_zip(work / "sample.zip", 600, 0))]
+    for args in (["import", *source, "--out", str(dataset)], ["train", str(dataset), "--model-dir", str(run), "--preset", "quick"]):
+        print(f"making the quick model: engine {args[0]} ...", flush=True)
+        code, _, _ = measure(args, work / f"{args[0]}.log", work / "home")
+        if code != 0:
+            raise SystemExit(f"engine {args[0]} failed; see {work / (args[0] + '.log')}")
+    return run
+
+
+def training_inputs(model_dir: Path, fit: Callable, limit: int = 300) -> list[np.ndarray] | None:
+    """[1, H, W, 1] inputs of the run's training photos, to calibrate full int8 (None if not found)."""
+    from engine.data.sources import load_examples
+
+    dataset = Path(json.loads((model_dir / "config.json").read_text()).get("dataset", ""))
+    if not dataset.is_dir():
+        return None
+    examples = load_examples(dataset, split="train")[:limit]
+    return [fit(e.image)[None] for e in examples] or None
+
+
+# --- timing --------------------------------------------------------------------------------------
+# The contenders take turns (one read each, then one pass each), so a change in the machine's load
+# (other processes come and go on a shared machine) weighs on all of them alike. Besides the wall
+# clock, the CPU time of this process (all its threads) per plate is kept: it hardly depends on what
+# else runs on the machine.
+def one_at_a_time(readers: dict[str, Callable[[int], object]], count: int) -> dict[str, tuple[float, float, float]]:
+    """Per reader, (median ms, p95 ms, median CPU ms) of `read(i)` (one plate, the i-th) over `count` reads."""
+    for read in readers.values():
+        for i in range(5):
+            read(i)  # warm-up: graph tracing, interpreter allocation
+    wall: dict[str, list[float]] = {name: [] for name in readers}
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    for i in range(count):
+        for name, read in readers.items():
+            started, used = time.perf_counter(), time.process_time()
+            read(i)
+            wall[name].append((time.perf_counter() - started) * 1000)
+            cpu[name].append((time.process_time() - used) * 1000)
+    return {name: (statistics.median(t), sorted(t)[int(len(t) * 0.95)], statistics.median(cpu[name]))
+            for name, t in wall.items()}
+
+
+def per_second(readers: dict[str, Callable[[], object]], count: int, passes: int = 5) -> dict[str, tuple[float, float]]:
+    """Per reader, (plates/s, CPU ms per plate) of `read()` (which reads `count` plates): medians of `passes`."""
+    for read in readers.values():
+        read()  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in readers}
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(passes):
+        for name, read in readers.items():
+            started, used = time.perf_counter(), time.process_time()
+            read()
+            rates[name].append(count / (time.perf_counter() - started))
+            cpu[name].append((time.process_time() - used) * 1000 / count)
+    return {name: (statistics.median(r), statistics.median(cpu[name])) for name, r in rates.items()}
+
+
+def measure_speed(reader, rp, variants: dict[str, Path], images: list[bytes], inputs: np.ndarray, options) -> dict:
+    """{contender: {"one": (median ms, p95 ms), "batch": plates/s}} for TensorFlow (end to end and its
+    model call) and each TFLite variant's model call, plus the float one end to end."""
+    photos = [rp.Photo(f"{i}.jpg", lambda data=data: data) for i, data in enumerate(images)]
+    singles = [x[None] for x in inputs[:50]]
+    chunks = [inputs[i : i + options.batch] for i in range(0, len(inputs), options.batch)]
+    pool = ThreadPoolExecutor(options.threads)  # the model call batched as read_photos does: a chunk per interpreter
+
+    def tf_model(x: np.ndarray) -> None:
+        for value in reader._infer(x).values():  # PlateReader's own graph, on prepared inputs
+            value.numpy()
+
+    contenders = {  # name: (read the i-th plate alone, read them all)
+        "tf": (lambda i: reader.read_one(images[i % len(images)]), lambda: reader.read(images)),
+        "tf_model": (lambda i: tf_model(singles[i % 50]),
+                     lambda: [tf_model(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]),
+    }
+    for name, folder in variants.items():
+        one = rp.PlateModel(folder, threads=1)
+        many = rp.PlateModel(folder, threads=options.threads, chunk=options.batch)
+        contenders[f"{name} model"] = (lambda i, one=one: one.read(singles[i % 50]),
+                                       lambda many=many: list(pool.map(many.read, chunks)))
+        if name == "float":  # what the bundle ships, from the JPEG bytes
+            contenders["float e2e"] = (lambda i, one=one: list(one.read_photos([photos[i % len(photos)]])),
+                                       lambda many=many: list(many.read_photos(photos)))
+    one = one_at_a_time({name: c[0] for name, c in contenders.items()}, options.singles)
+    batch = per_second({name: c[1] for name, c in contenders.items()}, len(images))
+    pool.shutdown()
+    return {name: {"one": one[name], "batch": batch[name]} for name in contenders}
+
+
+def command_line_seconds(model_dir: Path, folder: Path, photo: Path, runs: int = 3) -> dict[str, float]:
+    """Median seconds for one photo from the command line, start-up included (taking turns):
+    `python -m engine predict` (TensorFlow) against `python read_plates.py`."""
+    commands = {"engine predict": [sys.executable, "-m", "engine", "predict", str(photo), "--model-dir", str(model_dir)],
+                "read_plates.py": [sys.executable, str(STANDALONE), str(photo), "--model", str(folder)]}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def plate_accuracy(texts: Sequence[str], labels: Sequence[str]) -> float:
+    return sum(t == label for t, label in zip(texts, labels)) / max(len(labels), 1)
+
+
+def litert_texts(rp, folder: Path, inputs: np.ndarray) -> list[str]:
+    model = rp.PlateModel(folder, threads=1)
+    return [r.text for i in range(0, len(inputs), 64) for r in model.read(inputs[i : i + 64])]
+
+
+def write_tflite(folder: Path, flatbuffer: bytes, info: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.tflite").write_bytes(flatbuffer)
+    (folder / "reader.json").write_text(json.dumps(info), encoding="utf-8")
+    return folder
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", default=None)
-    parser.add_argument("--count", type=int, default=1000)
-    args = parser.parse_args()
-    images, what = load_images(args.count)
-    images = (images * (args.count // max(len(images), 1) + 1))[: args.count]
-    reader = make_reader(args.model_dir)
-    reader.read(images[:256])  # warm-up: graph tracing
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=None, help="a trained run (default: a quick model)")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside (bounded in time)")
+    parser.add_argument("--count", type=int, default=1024, help="plates per batched pass")
+    parser.add_argument("--singles", type=int, default=300, help="single reads for the one-plate figures")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="the standalone reader's interpreters")
+    parser.add_argument("--batch", type=int, default=16, help="the standalone reader's photos per model call")
+    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "plate-bench-read",
+                        help="where the quick model and the TFLite variants are kept")
+    options = parser.parse_args()
+    options.work_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = options.model_dir or quick_model(options.work_dir)
 
-    rates = []
-    for _ in range(5):  # the median of 5 passes: one pass on a shared VM is noisy
-        t0 = time.perf_counter()
-        reader.read(images)
-        rates.append(len(images) / (time.perf_counter() - t0))
-    batched = statistics.median(rates)
+    import tensorflow as tf
 
-    # One plate goes through an XLA-compiled function (compiled here, on first use). Measured after
-    # the batched figure: once XLA's CPU runtime is up, batched reading in the same process is
-    # slower (10-20 % seen here), so the two figures are each taken in their best conditions.
-    reader.read_one(images[0])
-    singles = []
-    for image in images[:200]:
-        t = time.perf_counter()
-        reader.read_one(image)
-        singles.append((time.perf_counter() - t) * 1000)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"images: {what}")
-    print(f"batched (256 a batch, decode + preprocess + model): {batched:,.0f} plates/s (median of 5 passes)")
-    print(f"one plate at a time: median {statistics.median(singles):.2f} ms, p95 {sorted(singles)[int(len(singles) * 0.95)]:.2f} ms")
-    print(f"peak memory (max RSS of this process): {peak_mib:,.0f} MiB")
+    from engine.data.images import decode_gray
+    from engine.model.preprocess import fit_to_box
+    from engine.reading.export import reader_info, tflite_bytes
+    from engine.reading.reader import PlateReader
+
+    rp = load_standalone()
+    reader = PlateReader.load(model_dir)
+    info = reader_info(reader)
+    examples, what = held_out_photos(model_dir)
+    fit = lambda data: fit_to_box(decode_gray(data), reader.height, reader.width)[0]  # noqa: E731
+    test_inputs = np.stack([fit(e.image) for e in examples])
+    labels = [e.label for e in examples]
+    images = [examples[i % len(examples)].image for i in range(options.count)]  # the test photos, repeated
+    inputs = test_inputs[np.arange(options.count) % len(examples)]
+
+    variants = {"float": write_tflite(options.work_dir / "float", tflite_bytes(reader.model), info),
+                "dynamic-range": write_tflite(options.work_dir / "dynamic", tflite_bytes(reader.model, "dynamic"), info)}
+    calibration = training_inputs(model_dir, fit)
+    if calibration:
+        variants["full int8"] = write_tflite(options.work_dir / "int8", tflite_bytes(reader.model, "int8", calibration), info)
+
+    load_before = os.getloadavg()[0]
+    with Busy(options.busy, seconds=900) as busy:
+        figures = measure_speed(reader, rp, variants, images, inputs, options)
+        (options.work_dir / "one.jpg").write_bytes(examples[0].image)
+        start_up = command_line_seconds(model_dir, variants["float"], options.work_dir / "one.jpg")
+    load_after = os.getloadavg()[0]
+    tf_texts = [r.text for r in reader.read([e.image for e in examples])]
+    texts = {name: litert_texts(rp, folder, test_inputs) for name, folder in variants.items()}
+
+    print(f"model: {model_dir}  input {reader.height}x{reader.width} (height x width), {info['slots']} slots, "
+          f"{len(info['charset'])} characters")
+    print(f"photos: {what}; batched passes of {options.count}")
+    print(f"machine: {os.cpu_count()} cores; load: {busy.describe()} (each stopped after 900 s at the latest); "
+          f"load average {load_before:.1f} before, {load_after:.1f} after (other processes included)")
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    print(f"threads: TensorFlow {intra} intra-op, PlateReader decoding in {max(2, os.cpu_count() or 2)} threads, "
+          f"batches of 256; standalone: {options.threads} LiteRT interpreter(s) x 1 XNNPACK thread, batches of "
+          f"{options.batch}; one plate: 1 interpreter")
+    print(f"command: python bench/bench_read.py {' '.join(sys.argv[1:])}")
+    print()
+    print(f"{'':40}{'one plate: median':>18}{'p95':>10}{'CPU':>10}{'batched':>13}{'CPU/plate':>11}")
+    rows = [("(a) PlateReader (TensorFlow), end to end", "tf"), ("    TensorFlow model call alone", "tf_model"),
+            ("(b) standalone: LiteRT model call", "float model"), ("(c) standalone: end to end", "float e2e")]
+    for title, name in rows:
+        (median, p95, cpu_one), (rate, cpu_batch) = figures[name]["one"], figures[name]["batch"]
+        print(f"{title:40}{median:>15.2f} ms{p95:>7.2f} ms{cpu_one:>7.2f} ms{rate:>8,.0f} /s{cpu_batch:>8.2f} ms")
+    for title, new, old in (("speed-up (c) over (a)", "float e2e", "tf"), ("speed-up (b) over the TF model call", "float model", "tf_model")):
+        new, old = figures[new], figures[old]
+        print(f"{title:40}{old['one'][0] / new['one'][0]:>17.1f}x{'':10}{old['one'][2] / new['one'][2]:>9.1f}x"
+              f"{new['batch'][0] / old['batch'][0]:>12.1f}x{old['batch'][1] / new['batch'][1]:>10.1f}x")
+    print("one photo from the command line, start-up included: "
+          + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in start_up.items()))
+    print()
+    print(f"plate accuracy on the {len(labels)} test photos: TensorFlow {plate_accuracy(tf_texts, labels):.2%}")
+    for name, got in texts.items():
+        agree = sum(a == b for a, b in zip(got, tf_texts))
+        speed = figures[f"{name} model"]
+        print(f"  TFLite {name:14} {plate_accuracy(got, labels):7.2%}  (same text as TensorFlow on {agree}/{len(labels)}); "
+              f"model call: one plate {speed['one'][0]:.2f} ms, batched {speed['batch'][0]:,.0f} /s "
+              f"({speed['batch'][1]:.2f} ms CPU a plate)")
+    if not calibration:
+        print("  (full int8 not measured: the run's training photos, needed to calibrate it, were not found)")
     return 0
 
 

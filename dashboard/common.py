@@ -1,4 +1,9 @@
-"""Small UI helpers shared by the pages: friendly errors, number formats, the password gate."""
+"""The gate every page passes first: the password (sign-in form, wrong-password limits) and the
+refusal to serve beyond this machine without one (`page_guard`, `authenticated`, `login_page`).
+
+dashboard/serve.py uses `configured_password` and `exposure_problem` before the server starts.
+Words and numbers live in dashboard/text.py, error boxes in dashboard/errors.py.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,134 +15,15 @@ import os
 import secrets
 import threading
 import time
-import traceback
 from collections import deque
-from contextlib import contextmanager
-from datetime import datetime
-from typing import Iterator
 
 import streamlit as st
+
+from dashboard.text import fmt_duration
 
 log = logging.getLogger("plate_studio.dashboard")
 
 PASSWORD_ENV = "PLATE_STUDIO_PASSWORD"
-
-
-# errors ------------------------------------------------------------------------------------------
-def show_error(message: str, exc: BaseException | None = None, *, details: str | None = None) -> None:
-    """A short message on screen; the technical part (exception, traceback, log) in a closed expander."""
-    st.error(message, icon=":material/error:")
-    text = details or ""
-    if exc is not None:
-        log.warning("%s: %s", message, exc, exc_info=exc)
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        text = (text + "\n\n" if text else "") + f"{type(exc).__name__}: {exc}\n\n{tb}"
-    if text.strip():
-        with st.expander("Technical details"):
-            st.code(text.strip(), language=None)
-
-
-@contextmanager
-def friendly_errors(message: str) -> Iterator[None]:
-    """Turn any exception in the block into `show_error(message ...)` instead of a stack trace.
-
-    `st.rerun()`/`st.stop()` (control-flow exceptions) pass through untouched.
-    """
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - this is the UI's last line of defence
-        if _is_streamlit_control_flow(exc):
-            raise
-        show_error(f"{message} {short_reason(exc)}".strip(), exc)
-
-
-def _is_streamlit_control_flow(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in {"RerunException", "StopException"} or type(exc).__module__.startswith("streamlit.runtime.scriptrunner")
-
-
-def short_reason(exc: BaseException) -> str:
-    """One plain sentence from an exception, without internals."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, FileNotFoundError) and not text:
-        return "A file it needs is missing."
-    if isinstance(exc, MemoryError):
-        return "The machine ran out of memory."
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return text
-
-
-# formats -----------------------------------------------------------------------------------------
-def fmt_pct(value: float | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{100 * float(value):.{digits}f} %"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    try:
-        seconds = max(0, int(round(float(seconds))))
-    except (TypeError, ValueError):
-        return "-"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
-def fmt_time(iso: str | None) -> str:
-    """An ISO timestamp as local 'YYYY-MM-DD HH:MM'."""
-    if not iso:
-        return "-"
-    try:
-        when = datetime.fromisoformat(str(iso))
-    except ValueError:
-        return str(iso)
-    if when.tzinfo is not None:
-        when = when.astimezone()
-    return when.strftime("%Y-%m-%d %H:%M")
-
-
-def fmt_bytes(size: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
-STATE_LABELS = {
-    "queued": ("Starting", ":material/hourglass_top:"),
-    "running": ("Training", ":material/model_training:"),
-    "finished": ("Finished", ":material/check_circle:"),
-    "stopped": ("Stopped", ":material/pause_circle:"),
-    "failed": ("Failed", ":material/error:"),
-    "unknown": ("Unknown", ":material/help:"),
-}
-
-
-def state_label(state: str | None) -> str:
-    return STATE_LABELS.get(state or "unknown", (str(state).title(), ""))[0]
-
-
-def run_label(run: dict) -> str:
-    """How a run is named in pickers: its name (or id), when, and its score if it has one."""
-    name = run.get("name") or run["id"]
-    parts = [name]
-    if run.get("name"):
-        parts.append(f"({fmt_time(run.get('created_at'))})")
-    state = run.get("state")
-    if run.get("plate_accuracy") is not None:
-        parts.append(f"- plate accuracy {fmt_pct(run['plate_accuracy'])}")
-    elif state and state != "finished":
-        parts.append(f"- {state_label(state).lower()}")
-    return " ".join(parts)
 
 
 # password gate -----------------------------------------------------------------------------------

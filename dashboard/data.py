@@ -1,4 +1,4 @@
-"""Data page helpers: saving an upload, running the import with a progress bar, reading a dataset."""
+"""Data page pieces: saving an upload, the import with a progress bar, the sample data, showing a dataset."""
 from __future__ import annotations
 
 import shutil
@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+import streamlit as st
 
+from dashboard.errors import friendly_errors, show_error
+from dashboard.pickers import remember
+from dashboard.text import plain, plural, quoted
 from engine.storage.paths import UnsafeName, child_path, data_home, datasets_dir, safe_name
 
 CHUNK = 8 * 1024 * 1024
@@ -80,52 +84,41 @@ def save_upload(uploaded: Any) -> Path:
     except BaseException as exc:
         remove_upload(target)
         if is_out_of_space(exc):
-            raise ImportProblem(f"Not enough disk space to save the upload in {folder}; nothing was kept. Free some "
+            raise ImportProblem(f"Not enough disk space to save the upload in {plain(folder)}; nothing was kept. Free some "
                                 "disk space and upload again.", f"{type(exc).__name__}: {exc}") from exc
         raise
     return target
 
 
-def progress_adapter(update: Callable[[float, str], None]) -> Callable[..., None]:
-    """A progress callback for engine.data.importer that accepts the usual shapes.
+def import_progress(show: Callable[[float, str], None]) -> Callable[[int, int], None]:
+    """The importer's `progress(done, total)` as a fraction and words for a progress bar."""
+    def progress(done: int, total: int) -> None:
+        show(min(1.0, done / total) if total else 0.0, f"Checking photos: {done:,} of {total:,}")
+    return progress
 
-    (fraction), (done, total), (done, total, message), (message, fraction) or keywords
-    done=/total=/fraction=/message= all end up as update(fraction in [0, 1], text).
-    """
-    def callback(*args: Any, **kwargs: Any) -> None:
-        numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-        texts = [a for a in args if isinstance(a, str)]
-        done = kwargs.get("done", kwargs.get("current"))
-        total = kwargs.get("total")
-        fraction = kwargs.get("fraction")
-        message = kwargs.get("message") or kwargs.get("stage") or (texts[0] if texts else "")
-        if fraction is None:
-            if done is None and numbers:
-                done = numbers[0]
-                total = numbers[1] if len(numbers) > 1 else total
-            if done is not None and total:
-                fraction = float(done) / float(total)
-                if not message:
-                    message = f"{int(done)} of {int(total)} files"
-            elif done is not None and float(done) <= 1.0:
-                fraction = float(done)
-        try:
-            fraction = min(1.0, max(0.0, float(fraction if fraction is not None else 0.0)))
-        except (TypeError, ValueError):
-            fraction = 0.0
-        update(fraction, str(message or "Importing..."))
-    return callback
+
+REPLACE_LABEL = "Replace a dataset with the same name"
 
 
 def run_import(source: Path, name: str, *, test_fraction: float = 0.2, overwrite: bool = False,
-               progress: Callable[..., None] | None = None) -> dict:
-    """engine.data.importer.import_dataset into datasets/<name>, with errors turned into ImportProblem."""
+               progress: Callable[[int, int], None] | None = None) -> dict:
+    """engine.data.importer.import_dataset into datasets/<name>, with errors turned into ImportProblem.
+
+    A dataset that runs were trained on is never replaced (engine.runs.check_replace): its new
+    split could put their training photos into their test scores.
+    """
+    from engine import runs
     from engine.data import importer  # imported here: the page loads fast without it
 
     out_dir = dataset_dir_for(name)
     if out_dir.exists() and not overwrite:
-        raise ImportProblem(f"A dataset called '{out_dir.name}' already exists. Choose another name, "
-                            "or tick 'Replace it' to import over it.")
+        raise ImportProblem(f"A dataset called {quoted(out_dir.name)} already exists. Choose another name, "
+                            f"or tick “{REPLACE_LABEL}” to import over it.")
+    if out_dir.exists():
+        try:
+            runs.check_replace(out_dir)
+        except ValueError as exc:
+            raise ImportProblem(plain(exc)) from exc
     try:
         return importer.import_dataset(source, out_dir, test_fraction=test_fraction, progress=progress, overwrite=overwrite)
     except importer.ImportRefused as exc:
@@ -139,7 +132,7 @@ def run_import(source: Path, name: str, *, test_fraction: float = 0.2, overwrite
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return plain(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _details(exc: BaseException) -> str:
@@ -170,34 +163,27 @@ def remove_upload(path: Path | None) -> None:
             claim.release()
 
 
-def labels_frame(dataset_dir: Path) -> pd.DataFrame:
-    """labels.csv (file, label, split, width, height); empty frame if missing."""
-    path = Path(dataset_dir) / "labels.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=["file", "label", "split", "width", "height"])
-    return pd.read_csv(path, dtype={"file": str, "label": str, "split": str}, keep_default_na=False)
-
-
-def image_file(dataset_dir: Path, file: str) -> Path | None:
-    """images/<file> of a dataset, refusing anything that would leave the images folder."""
-    base = (Path(dataset_dir) / "images").resolve()
-    path = (base / str(file)).resolve()
-    if base not in path.parents or not path.is_file():
-        return None
-    return path
-
-
 def thumbnails(dataset_dir: Path, count: int = 12, seed: int = 0) -> list[tuple[Path, str]]:
-    """Some accepted images with their labels, spread over the dataset."""
-    frame = labels_frame(dataset_dir)
-    if frame.empty:
+    """Some accepted photos with their labels, spread over the dataset (labels.csv read through
+    DatasetFolder.rows(), so a formula-looking label shows as typed)."""
+    import random
+
+    from engine.data.dataset import DatasetFolder
+
+    folder = DatasetFolder(dataset_dir)
+    try:
+        rows = folder.rows()
+    except FileNotFoundError:
         return []
-    picked = frame.sample(n=min(count, len(frame)), random_state=seed) if len(frame) > count else frame
+    picked = random.Random(seed).sample(rows, count) if len(rows) > count else rows
     out = []
-    for row in picked.itertuples(index=False):
-        path = image_file(dataset_dir, row.file)
-        if path is not None:
-            out.append((path, str(row.label)))
+    for row in picked:
+        try:
+            path = folder.image_path(row["file"])
+        except ValueError:  # a hand-edited labels.csv naming a file outside images/
+            continue
+        if path.is_file():
+            out.append((path, row["label"]))
     return out
 
 
@@ -209,9 +195,47 @@ def report_tables(report: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame(report.get("rejected")), frame(report.get("warnings"))
 
 
-def sample_dataset() -> Path:
+# the page's two ways in ---------------------------------------------------------------------------
+def import_upload(uploaded: Any, name: str, *, test_fraction: float, replace: bool) -> None:
+    """Save the upload, import it with a progress bar, say what happened; the new dataset is picked."""
+    bar = st.progress(0.0, text="Saving the upload...")
+    tmp = None
+    try:
+        tmp = save_upload(uploaded)
+        report = run_import(tmp, name, test_fraction=test_fraction, overwrite=replace,
+                            progress=import_progress(lambda f, t: bar.progress(f, text=t)))
+    except ImportProblem as exc:
+        bar.empty()
+        show_error(exc.message, details=exc.details)
+    except UnsafeName as exc:
+        bar.empty()
+        show_error(f"That dataset name cannot be used: {plain(exc)}")
+    except Exception as exc:  # noqa: BLE001
+        bar.empty()
+        show_error("The import stopped because of an unexpected problem.", exc)
+    else:
+        bar.progress(1.0, text="Done")
+        imported = dataset_dir_for(name).name
+        _pick(imported)
+        st.success(f"Imported {plural(report.get('accepted', 0), 'photo')} into {quoted(imported)}. "
+                   f"{len(report.get('rejected') or [])} were left out.", icon=":material/check_circle:")
+    finally:
+        remove_upload(tmp)
+
+
+def use_sample() -> None:
+    """The built-in sample data, made once and picked."""
     from engine.data import sample
 
-    return Path(sample.ensure_sample_dataset())
+    with friendly_errors("The sample data could not be made."):
+        with st.spinner("Drawing sample plates..."):
+            path = Path(sample.ensure_sample_dataset())
+        _pick(path.name)
+        st.success(f"Sample data is ready as {quoted(path.name)}.", icon=":material/check_circle:")
+
+
+def _pick(dataset: str) -> None:
+    remember("dataset", dataset)
+    st.session_state["data_pick"] = dataset
 
 

@@ -1,4 +1,4 @@
-"""Results / Try it / Runs helpers: predictions and confusion tables, images, the cached reader and GIFs."""
+"""Results and Try it pieces: the run's test photos table, its photos, the cached reader and attention GIFs."""
 from __future__ import annotations
 
 import hashlib
@@ -7,58 +7,55 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import image_file, labels_frame
+from dashboard.errors import show_error
+from dashboard.text import fmt_pct, plain
 from engine import runs
+from engine.storage.csvfile import read_csv
 from engine.storage.runfolder import RunFolder
 
-PREDICTION_COLUMNS = ["file", "label", "prediction", "confidence", "correct"]
 NONE_CHAR = "(none)"
+SORTS = ("confidence, lowest first", "confidence, highest first", "label", "file")
 
 
 def evaluated_runs() -> list[dict]:
-    """Runs that have an evaluation (evaluation.json), newest first."""
+    """Runs with a score on their test photos (evaluation.json), newest first."""
     return [r for r in runs.list_runs() if r.get("evaluation")]
 
 
+def newest_finished(candidates: list[dict]) -> str | None:
+    return next((r["id"] for r in candidates if r["state"] == "finished"), None)
+
+
 def readable_runs() -> list[dict]:
-    """Runs with a saved model (best or last checkpoint), newest first."""
+    """Runs with a saved model, newest first."""
     return [r for r in runs.list_runs() if r.get("has_checkpoint")]
 
 
-def pick_default(candidates: list[dict], *preferred: str | None) -> int:
-    ids = [r["id"] for r in candidates]
-    for want in preferred:
-        if want and want in ids:
-            return ids.index(want)
-    return 0
-
-
+# the predictions table -----------------------------------------------------------------------------
 def predictions(run: dict) -> pd.DataFrame:
+    """predictions.csv (file, label, prediction, confidence, correct), read back as written."""
     path = RunFolder(run["path"]).predictions_path
+    columns = ["file", "label", "prediction", "confidence", "correct"]
     if not path.exists():
-        return pd.DataFrame(columns=PREDICTION_COLUMNS)
-    frame = pd.read_csv(path, dtype={"file": str, "label": str, "prediction": str}, keep_default_na=False)
-    if "confidence" in frame:
-        frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
-    if "correct" in frame:
-        frame["correct"] = frame["correct"].astype(str).str.lower().isin(["true", "1", "yes"])
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(read_csv(path), columns=columns)
+    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
+    frame["correct"] = frame["correct"].astype(str).str.lower().isin(["true", "1", "yes"])
     return frame
 
 
 def filter_predictions(frame: pd.DataFrame, *, wrong_only: bool = False, search: str = "",
-                       sort: str = "confidence, lowest first") -> pd.DataFrame:
-    out = frame
-    if wrong_only and "correct" in out:
-        out = out[~out["correct"]]
+                       sort: str = SORTS[0]) -> pd.DataFrame:
+    out = frame[~frame["correct"]] if wrong_only else frame
     text = (search or "").strip().upper()
     if text:
-        mask = out["label"].str.upper().str.contains(text, regex=False) | out["prediction"].str.upper().str.contains(text, regex=False)
-        out = out[mask]
-    if sort == "confidence, lowest first":
-        out = out.sort_values("confidence", ascending=True, kind="stable")
-    elif sort == "confidence, highest first":
-        out = out.sort_values("confidence", ascending=False, kind="stable")
-    elif sort in ("label", "file"):
+        found = out["label"].str.upper().str.contains(text, regex=False) | \
+            out["prediction"].str.upper().str.contains(text, regex=False) | \
+            out["file"].str.upper().str.contains(text, regex=False)
+        out = out[found]
+    if sort in SORTS[:2]:
+        out = out.sort_values("confidence", ascending=sort == SORTS[0], kind="stable")
+    else:
         out = out.sort_values(sort, kind="stable")
     return out.reset_index(drop=True)
 
@@ -69,103 +66,109 @@ def table_key(run_id: str, wrong_only: bool, search: str, sort: str) -> str:
     return f"results_table_{run_id}_{digest}"
 
 
-def confusion(run: dict) -> pd.DataFrame:
-    path = Path(run["path"]) / "confusion.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=["label_char", "predicted_char", "count"])
-    frame = pd.read_csv(path, dtype={"label_char": str, "predicted_char": str}, keep_default_na=False)
-    frame["count"] = pd.to_numeric(frame["count"], errors="coerce").fillna(0).astype(int)
-    for column in ("label_char", "predicted_char"):  # an empty side means a missed or an extra character
-        frame[column] = frame[column].replace("", NONE_CHAR)
-    return frame
+def top_confusions(run: dict, n: int = 15) -> pd.DataFrame:
+    """The characters read as other characters most often (confusion.csv); '(none)' = missed or extra."""
+    path = RunFolder(run["path"]).confusion_path
+    rows = read_csv(path) if path.exists() else []
+    wrong = [r for r in rows if r["label_char"] != r["predicted_char"]]
+    frame = pd.DataFrame([{"expected": r["label_char"] or NONE_CHAR, "read as": r["predicted_char"] or NONE_CHAR,
+                           "times": int(r["count"] or 0)} for r in wrong], columns=["expected", "read as", "times"])
+    return frame.sort_values("times", ascending=False, kind="stable").head(n).reset_index(drop=True)
 
 
-def top_confusions(frame: pd.DataFrame, n: int = 15) -> pd.DataFrame:
-    wrong = frame[frame["label_char"] != frame["predicted_char"]]
-    wrong = wrong.sort_values("count", ascending=False).head(n)
-    return wrong.rename(columns={"label_char": "expected", "predicted_char": "read as", "count": "times"}).reset_index(drop=True)
+# photos, the reader, attention GIFs --------------------------------------------------------------------
+def photo_bytes(run: dict, file: str) -> bytes | None:
+    """The photo behind a predictions row, from the run's dataset (None when it is gone)."""
+    from engine.data.dataset import DatasetFolder
 
-
-def dataset_dir(run: dict) -> Path | None:
-    text = run.get("dataset")
-    if not text:
+    if not run.get("dataset"):
         return None
-    path = Path(text)
-    return path if path.is_dir() else None
-
-
-def image_bytes(run: dict, file: str) -> bytes | None:
-    """The original photo behind a predictions.csv row (dataset images/ folder)."""
-    folder = dataset_dir(run)
-    if folder is None:
+    try:
+        path = DatasetFolder(run["dataset"]).image_path(file)
+    except ValueError:
         return None
-    path = image_file(folder, file)
-    return path.read_bytes() if path else None
+    return path.read_bytes() if path.is_file() else None
 
 
-def test_images(run: dict, limit: int = 200) -> list[tuple[str, str]]:
-    """(file, label) of the run's dataset test split."""
-    folder = dataset_dir(run)
-    if folder is None:
-        return []
-    frame = labels_frame(folder)
-    if "split" in frame:
-        frame = frame[frame["split"] == "test"]
-    return [(str(r.file), str(r.label)) for r in frame.head(limit).itertuples(index=False)]
-
-
-def checkpoint_stamp(run_path: str) -> float:
-    """Changes whenever the model on disk changes (cache key for the reader)."""
-    folder = RunFolder(run_path)
-    for which in ("best", "last"):
-        path = folder.checkpoint(which)
-        if path.exists():
-            return path.stat().st_mtime
-    return 0.0
+def model_stamp(run: dict) -> tuple[float, float]:
+    """Changes whenever the model or the chosen threshold on disk changes (the reader's cache key)."""
+    folder = RunFolder(run["path"])
+    model = folder.model_checkpoint()
+    threshold = Path(run["path"]) / "threshold.json"
+    return (model.stat().st_mtime if model else 0.0, threshold.stat().st_mtime if threshold.exists() else 0.0)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model...")
-def _reader(run_path: str, stamp: float):
+def _reader(run_path: str, stamp: tuple[float, float]):
     from engine.reading.reader import PlateReader
 
-    folder = RunFolder(run_path)
-    which = "best" if folder.checkpoint("best").exists() else "last"
-    return PlateReader.load(run_path, checkpoint=which)
+    return PlateReader.load(run_path)
 
 
-def reader_for(run: dict):
-    return _reader(run["path"], checkpoint_stamp(run["path"]))
+def reader(run: dict):
+    """The run's model (best save, with its threshold), loaded once per change on disk."""
+    return _reader(run["path"], model_stamp(run))
 
 
 @st.cache_data(max_entries=300, show_spinner=False)
-def _read_and_draw(run_path: str, stamp: float, digest: str, _data: bytes) -> dict:
+def _read_and_draw(run_path: str, stamp: tuple[float, float], digest: str, _data: bytes) -> dict:
     from engine.reading.attention_gif import attention_gif
 
-    reader = _reader(run_path, stamp)
-    reading = reader.read([_data])[0]
-    gif = attention_gif(_data, reading)
-    chars = [float(c) for c in (getattr(reading, "char_confidences", None) or [])]
-    return {"text": reading.text, "confidence": float(reading.confidence), "char_confidences": chars, "gif": gif}
+    reading = _reader(run_path, stamp).read_one(_data)
+    return {"text": reading.text, "confidence": reading.confidence, "accepted": reading.accepted,
+            "gif": attention_gif(_data, reading)}
 
 
 def read_plate(run: dict, data: bytes) -> dict:
-    """{text, confidence, char_confidences, gif} for one image, cached per model and image."""
-    digest = hashlib.sha1(data).hexdigest()
-    return _read_and_draw(run["path"], checkpoint_stamp(run["path"]), digest, data)
+    """{text, confidence, accepted, gif} for one photo, cached per model and photo."""
+    return _read_and_draw(run["path"], model_stamp(run), hashlib.sha1(data).hexdigest(), data)
 
 
-def bundle_path(run: dict) -> Path | None:
-    """The run's download bundle if it exists and is newer than its model."""
-    path = Path(run["path"]) / "bundle.zip"
-    if not path.exists():
-        return None
-    if path.stat().st_mtime < checkpoint_stamp(run["path"]):
-        return None
-    return path
+def show_photo_and_attention(run: dict, data: bytes | None) -> None:
+    """The photo, and the GIF of where the model looked for each character."""
+    if data is None:
+        st.warning("The photo is not available (was the dataset deleted?).", icon=":material/warning:")
+        return
+    st.image(data, caption="The photo", width="stretch")
+    try:
+        with st.spinner("Drawing where the model looks..."):
+            drawn = read_plate(run, data)
+    except Exception as exc:  # noqa: BLE001
+        show_error("The attention animation could not be made for this photo.", exc)
+    else:
+        st.image(drawn["gif"], caption="Where the model looks for each character (animated)", width="stretch")
 
 
-def make_bundle(run: dict) -> Path:
-    """The run's download bundle (the engine re-exports first when the model changed since)."""
-    from engine.reading import export
-
-    return Path(export.make_bundle(Path(run["path"])))
+def test_photos(run: dict, frame: pd.DataFrame) -> None:
+    """Every test photo: filter, sort and search; the table; the chosen photo with its attention GIF."""
+    f1, f2, f3 = st.columns([1, 1, 2])
+    wrong_only = f1.toggle("Only wrong readings", key="results_wrong")
+    sort = f2.selectbox("Sort by", SORTS, key="results_sort")
+    search = f3.text_input("Search plate text or file", key="results_search", placeholder="e.g. 34FK")
+    view = filter_predictions(frame, wrong_only=wrong_only, search=search, sort=sort)
+    st.caption(f"{len(view)} of {len(frame)} photos shown; {int((~frame['correct']).sum())} read wrong. "
+               "Click a row to see the photo and where the model looked.")
+    left, right = st.columns([3, 2])
+    with left:
+        selection = st.dataframe(
+            view, hide_index=True, width="stretch", height=min(420, 35 * (len(view) + 1) + 3),
+            key=table_key(run["id"], wrong_only, search, sort), on_select="rerun",
+            selection_mode="single-row-required", column_order=["label", "prediction", "confidence", "correct", "file"],
+            column_config={
+                "label": st.column_config.TextColumn("Plate (its label)"),
+                "prediction": st.column_config.TextColumn("Read as"),
+                "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent"),
+                "correct": st.column_config.CheckboxColumn("Right?"),
+                "file": st.column_config.TextColumn("File"),
+            },
+        )
+    with right:
+        if view.empty:
+            st.caption("No photo matches the filter.")
+            return
+        rows = list(selection.selection.rows or [])
+        row = view.iloc[rows[0] if rows and rows[0] < len(view) else 0]
+        mark = ":green[:material/check_circle:]" if row["correct"] else ":red[:material/cancel:]"
+        st.markdown(f"#### {mark} {plain(row['label'])} read as {plain(row['prediction'] or '(nothing)')}")
+        st.caption(f"Confidence {fmt_pct(row['confidence'])}. File: {plain(row['file'])}")
+        show_photo_and_attention(run, photo_bytes(run, row["file"]))

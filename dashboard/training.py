@@ -1,84 +1,183 @@
-"""Train page helpers: which run to show, the settings form's values, a plain summary of a status."""
+"""Train page pieces: where a training starts from, the generated settings form, Start/Stop/Resume.
+
+The advanced form is generated from engine.training.settings.offered_settings(): every setting
+declared there with `advanced` metadata gets a widget (its label, help, bounds and type from the
+declaration), so a setting added to TrainConfig appears here without any other edit.
+"""
 from __future__ import annotations
 
 from typing import Any
 
+import streamlit as st
+
+from dashboard.errors import log, reason, show_error
+from dashboard.pickers import remember
+from dashboard.runinfo import run_title
+from dashboard.text import fmt_pct, fmt_time, plain
 from engine import runs
-from engine.training.settings import PRESETS, TrainConfig, config_for
-from engine.storage.runfolder import RunFolder
+from engine.training import settings as training_settings
 
-PRESET_ORDER = ("quick", "balanced", "best")
-
-# Advanced settings: (TrainConfig field, label, help, kind, min, max, step)
-ADVANCED = [
-    ("max_width", "Image width (px)", "Photos are fitted into this width before reading (aocr --max-width). "
-     "Empty: chosen from your photos' shape.", int, 16, 1024, 8),
-    ("max_height", "Image height (px)", "Photos are fitted into this height (aocr --max-height). "
-     "Empty: chosen from your photos' shape.", int, 16, 256, 4),
-    ("max_prediction", "Longest plate text (characters)", "The model reads at most this many characters "
-     "(aocr --max-prediction). Empty: longest label + 2.", int, 1, 64, 1),
-    ("num_epoch", "Epochs (passes over the photos)", "Upper limit; the time budget usually ends training first "
-     "(aocr --num-epoch).", int, 1, 10000, 1),
-    ("batch_size", "Batch size (photos per step)", "aocr --batch-size.", int, 1, 1024, 1),
-    ("initial_learning_rate", "Learning rate", "Step size of the optimiser (aocr --initial-learning-rate).", float, 1e-6, 1.0, 1e-4),
-    ("max_minutes", "Time budget (minutes)", "Training stops and keeps the best model when this runs out.", float, 0.1, 1440.0, 0.5),
-    ("patience", "Stop early after (epochs)", "Stop when validation plate accuracy has not improved for this many "
-     "epochs. Empty: train for the whole time budget.", int, 1, 10000, 1),
-]
+PRESET_ORDER = tuple(training_settings.PRESETS)
+STARTER, SCRATCH = "starter", "none"
 
 
-def preset_defaults(preset: str | None) -> TrainConfig:
-    return config_for(preset)
+# where it starts from ------------------------------------------------------------------------------
+def start_options() -> tuple[list[str], dict[str, str]]:
+    """(choices for "Start from": "starter", previous runs' folders, "none"; how each reads)."""
+    from engine.model.starter import starter_available
+
+    words = {}
+    if starter_available():
+        words[STARTER] = ("The starter model: the model shipped with Plate OCR Studio, which already reads "
+                          "many kinds of plates (recommended)")
+    for run in runs.list_runs():
+        if run["has_checkpoint"] and not run["active"]:
+            score = f", reads {fmt_pct(run['plate_accuracy'], 0)} of its test plates" if run["plate_accuracy"] is not None else ""
+            words[run["path"]] = f"Continue from run “{run_title(run)}” ({fmt_time(run['created_at'])}{score})"
+    words[SCRATCH] = "Nothing: learn from scratch (slower; for plates unlike any the starter knows)"
+    return list(words), words
 
 
-def overrides_from(values: dict[str, Any]) -> dict[str, Any]:
-    """Only the advanced settings the operator filled in (None means: keep the preset's value)."""
-    out = {}
-    for key, _label, _help, kind, *_ in ADVANCED:
-        value = values.get(key)
-        if value is None or value == "":
-            continue
-        out[key] = kind(value)
-    return out
+# the generated settings form --------------------------------------------------------------------------
+def advanced_settings() -> list[tuple[str, dict, Any]]:
+    """(name, metadata, default) of every setting the form offers, in declaration order."""
+    return [(name, meta, default) for name, meta, default in training_settings.offered_settings() if meta.get("advanced")]
 
 
-def run_to_show(preferred: str | None = None) -> dict | None:
-    """The active run, else the preferred one (just started / picked), else the newest."""
-    all_runs = runs.list_runs()
-    for run in all_runs:
-        if run["active"]:
-            return run
-    if preferred:
-        for run in all_runs:
-            if run["id"] == preferred:
-                return run
-    return all_runs[0] if all_runs else None
+def setting_label(name: str, meta: dict) -> str:
+    return meta.get("label") or name.replace("_", " ").capitalize()
 
 
-def progress_fraction(status: dict, config: dict) -> float:
-    """0..1 for the progress bar: by epochs or by the time budget, whichever is further along."""
-    fractions = []
-    epochs = status.get("epochs") or config.get("num_epoch")
-    epoch = status.get("epoch")
-    step, steps = status.get("step"), status.get("steps_per_epoch")
-    if epochs and epoch is not None:
-        within = (step % steps) / steps if (step is not None and steps) else 0.0
-        fractions.append((float(epoch) + within) / float(epochs))
-    budget = config.get("max_minutes")
-    if budget and status.get("elapsed_seconds") is not None:
-        fractions.append(float(status["elapsed_seconds"]) / (60.0 * float(budget)))
-    eta, elapsed = status.get("eta_seconds"), status.get("elapsed_seconds")
-    if eta is not None and elapsed is not None and (eta + elapsed) > 0:
-        fractions.append(float(elapsed) / float(eta + elapsed))
-    if status.get("state") == "finished":
-        return 1.0
-    return max(0.0, min(1.0, max(fractions) if fractions else 0.0))
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return "automatic"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def metrics_of(run: dict) -> list[dict]:
-    return RunFolder(run["path"]).metrics()
+def settings_form(preset: str, columns: int = 3) -> dict[str, Any]:
+    """One widget per advanced setting, empty unless the operator types a value (the preset's value,
+    shown greyed out, is used otherwise). Returns the settings that were filled in."""
+    preset_values = training_settings.config_for(preset).to_dict()
+    filled: dict[str, Any] = {}
+    cols = st.columns(columns)
+    for i, (name, meta, _default) in enumerate(advanced_settings()):
+        with cols[i % columns]:
+            value = setting_widget(name, meta, preset_values.get(name))
+        if value is not None and value != "":
+            filled[name] = value
+    return filled
 
 
-def preset_summary(preset: str) -> str:
-    values = PRESETS.get(preset, {})
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items())
+def setting_widget(name: str, meta: dict, shown: Any) -> Any:
+    """The widget of one setting, chosen by its type: numbers, a list of choices, yes/no, a list of numbers."""
+    kind = training_settings.setting_type(name)
+    label, help_text, key = setting_label(name, meta), meta.get("help"), f"train_{name}"
+    placeholder = _shown_default(shown)
+    if meta.get("choices"):
+        return st.selectbox(label, list(meta["choices"]), index=None, key=key, help=help_text, placeholder=placeholder)
+    if kind is bool:
+        return st.selectbox(label, [True, False], index=None, key=key, help=help_text, placeholder=placeholder,
+                            format_func=lambda v: "Yes" if v else "No")
+    if kind is int:
+        return st.number_input(label, min_value=_bound(meta.get("low"), int), max_value=_bound(meta.get("high"), int),
+                               value=None, step=int(meta.get("step") or 1), key=key, help=help_text,
+                               placeholder=placeholder)
+    if kind is float:
+        return st.number_input(label, min_value=_bound(meta.get("low"), float), max_value=_bound(meta.get("high"), float),
+                               value=None, step=float(meta.get("step") or 0.1), format="%g", key=key, help=help_text,
+                               placeholder=placeholder)
+    text = st.text_input(label, key=key, help=help_text, placeholder=placeholder)
+    if kind is tuple and text.strip():
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    return text.strip() or None
+
+
+def _bound(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
+# Start / Stop / Resume ---------------------------------------------------------------------------------
+def start(dataset_path: str, preset: str, name: str, init_from: str, settings: dict[str, Any]) -> str | None:
+    """Start a training; on success remember and show it (returns its id), else say why."""
+    try:
+        run_id = runs.start_run(dataset_path, preset=preset, name=name or None, init_from=init_from, **settings)
+    except runs.TrainingBusy as exc:
+        show_error(plain(exc))
+    except runs.UnsafeName as exc:
+        show_error(f"That run name cannot be used: {plain(exc)}")
+    except (FileNotFoundError, ValueError) as exc:
+        show_error(f"The training could not start: {plain(exc)}")
+    except Exception as exc:  # noqa: BLE001
+        show_error("The training could not start because of an unexpected problem.", exc)
+    else:
+        watch(run_id)
+        return run_id
+    return None
+
+
+def watch(run_id: str) -> None:
+    """Make `run_id` the run the Train page shows at its top (this session, and the page address)."""
+    st.session_state["train_watch"] = run_id
+    remember("run", run_id)
+
+
+def watched_run() -> str | None:
+    """The run this session started or watched (kept in the address too, so a reload keeps it)."""
+    wanted = st.session_state.get("train_watch") or st.query_params.get("run")
+    try:
+        return runs.get_run(wanted)["id"] if wanted else None
+    except runs.RunNotFound:
+        return None
+
+
+def stop(run_id: str) -> None:
+    """Press Stop: say what it did, or that there was nothing to stop (shown after the page reruns)."""
+    try:
+        message = runs.stop_run(run_id)
+    except runs.NothingToStop as exc:
+        note("warning", f"Nothing to stop: {plain(exc)}")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("Stop failed: %s", exc, exc_info=exc)
+        note("error", f"The training could not be stopped: {reason(exc)}")
+    else:
+        note("info", plain(message))
+
+
+def resume(run_id: str) -> None:
+    try:
+        runs.resume_run(run_id)
+    except runs.TrainingBusy as exc:
+        show_error(plain(exc))
+    except ValueError as exc:
+        show_error(plain(exc))
+    except Exception as exc:  # noqa: BLE001
+        show_error("The training could not be resumed.", exc)
+    else:
+        watch(run_id)
+        note("info", "Resumed: training continues from the last save.")
+        st.rerun()
+
+
+def note(kind: str, message: str) -> None:
+    """A message that survives the rerun after a button (shown once by `show_notes`)."""
+    st.session_state.setdefault("train_notes", []).append((kind, message))
+
+
+NOTE_ICONS = {"info": ":material/info:", "warning": ":material/warning:", "error": ":material/error:"}
+
+
+def show_notes() -> None:
+    for kind, message in st.session_state.pop("train_notes", []):
+        getattr(st, kind)(message, icon=NOTE_ICONS[kind])
+
+
+def train_again(run: dict) -> None:
+    """A new training on the run's dataset that starts from this run's model (e.g. after labels were
+    fixed), with the run's own settings; the Train page then shows it."""
+    offered = {name for name, _, _ in training_settings.offered_settings()} - {"init_from"}
+    settings = {k: v for k, v in (run.get("settings") or {}).items() if k in offered}
+    name = f"{run_title(run)[:50]} (again)"
+    if start(run["dataset"], run.get("preset"), name, run["path"], settings):
+        st.switch_page("pages/train.py", query_params={"run": st.session_state["train_watch"]})

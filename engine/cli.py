@@ -23,6 +23,7 @@ COMMANDS = {
     "test": ("engine.reading.evaluate", "cli_test"),
     "predict": ("engine.reading.predict", "cli_predict"),
     "export": ("engine.reading.export", "cli_export"),
+    "check-labels": ("engine.reading.review", "cli_check_labels"),
 }
 
 
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", required=True)
     p.add_argument("--format", default="all", choices=["all", "savedmodel", "keras", "tflite"])
     p.add_argument("--bundle", action="store_true", help="also write the download bundle zip")
+
+    p = sub.add_parser("check-labels", help="find likely wrong labels: two models, each reading the half it never saw")
+    p.add_argument("dataset_path", help="an imported dataset folder")
+    p.add_argument("--out", required=True, help="the check's folder: status, the two models, label_check.csv")
+    p.add_argument("--steps", type=int, default=600, help="training steps of each of the two models (default: 600)")
     return parser
 
 
@@ -120,7 +126,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cli_train(args: argparse.Namespace) -> int:
-    from engine.training.trainer import run_training
+    from engine.training.run import run_training
 
     given = {name: getattr(args, name) for name, _, _ in offered_settings() if getattr(args, name) is not None}
     settings = settings_from_args(args) if (given or args.preset or args.dataset_path) else None

@@ -22,8 +22,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Small enough for ~20-40 s of training on a shared 2-core machine.
-TINY_TRAINING = {"max_width": 64, "max_height": 32, "max_minutes": 0.5, "num_epoch": 3, "batch_size": 16}
+# A few seconds to a minute of training on a shared 2-core machine (from scratch: a poor model).
+TINY_TRAINING = {"max_steps": 40, "batch_size": 16, "init_from": "none"}
 
 
 def bad_files() -> dict[str, bytes]:
@@ -46,14 +46,36 @@ def zip_with_bad_files(sample_zip: Path, out: Path) -> Path:
 
 
 def plate_jpeg(text: str = "34FK4522", seed: int = 7) -> bytes:
+    """A generated photo of a plate reading `text`, as JPEG bytes."""
     import cv2
-    import numpy as np
 
-    from engine.data.sample import render_plate
+    from engine.data.render import render_plate
 
-    ok, jpg = cv2.imencode(".jpg", render_plate(text, np.random.default_rng(seed)))
+    ok, jpg = cv2.imencode(".jpg", render_plate(text, seed))
     assert ok
     return jpg.tobytes()
+
+
+def markdown_texts(at) -> list[str]:
+    """Every string an AppTest page shows as Markdown: text elements, alerts, toasts, titles, metric
+    labels and values, widget labels, image captions, progress texts and expander labels."""
+    out = []
+    for kind in ("markdown", "caption", "title", "header", "subheader", "info", "warning", "success", "error", "toast"):
+        out += [e.value for e in at.get(kind)]
+    out += [m.label for m in at.metric] + [m.value for m in at.metric]
+    for kind in ("button", "download_button", "selectbox", "multiselect", "text_input", "number_input", "checkbox",
+                 "toggle", "radio", "slider", "select_slider", "file_uploader"):
+        out += [w.label for w in at.get(kind) if getattr(w, "label", None)]
+    out += [c for img in at.get("image") for c in img.captions]
+    out += [p.text for p in at.get("progress")] + [e.label for e in at.get("expander")]
+    return [text for text in out if text]
+
+
+def rendered_html(markdown: str) -> str:
+    """CommonMark's HTML for `markdown` (what a browser would build from it, less Streamlit's extras)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
 
 
 def import_tiny_dataset(sample_zip: Path, name: str = "tiny") -> Path:

@@ -1,4 +1,4 @@
-"""Attention GIFs and aocr's --visualize layout."""
+"""Attention GIFs (a heat map over the photo per character, in both directions) and aocr's --visualize layout."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from model_fixtures import run_engine, tiny_run  # noqa: F401 - fixture
-from engine.reading.attention_gif import GIF_WIDTH, attention_gif, column_weights, folder_name, write_visualization
-from engine.model.preprocess import Placement, fit_to_box
-from engine.reading.reader import Reading
 from engine.data.sources import Example
+from engine.model.preprocess import Placement, fit_to_box
+from engine.reading.attention_gif import GIF_WIDTH, attention_gif, folder_name, heat_map, write_visualization
+from engine.reading.reader import Reading
+
+MODEL_H, MODEL_W = 64, 128
+ROWS, COLS = MODEL_H // 8, MODEL_W // 4
 
 
 def _plate(width=300, height=90) -> bytes:
@@ -21,22 +24,31 @@ def _plate(width=300, height=90) -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 
 
-def _reading(text: str, image: bytes, peaks: list[int] | None = None, model_h=32, model_w=128) -> Reading:
-    """A Reading whose attention row i is one-hot at encoder step peaks[i] (within the image)."""
+def _reading(text: str, image: bytes, peaks: list[tuple[int, int]] | None = None) -> Reading:
+    """A Reading whose attention map i is one-hot at grid cell peaks[i] = (row, column), within the photo."""
     gray = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
-    _, place = fit_to_box(gray, model_h, model_w)
-    steps = model_w // 4
-    valid = (place.width + 3) // 4
-    peaks = peaks if peaks is not None else [int((i + 0.5) * valid / max(len(text), 1)) for i in range(len(text))]
-    att = np.zeros((len(text) + 1, steps), np.float32)
-    for i, p in enumerate(peaks):
-        att[i, p] = 1.0
-    att[-1, :valid] = 1.0 / valid
+    _, place = fit_to_box(gray, MODEL_H, MODEL_W)
+    valid_cols = (place.width + 3) // 4
+    top, bottom = place.top // 8, (place.top + place.height - 1) // 8
+    if peaks is None:
+        peaks = [((top + bottom) // 2, int((i + 0.5) * valid_cols / max(len(text), 1))) for i in range(len(text))]
+    att = np.zeros((len(text) + 1, ROWS, COLS), np.float32)
+    for i, (r, c) in enumerate(peaks):
+        att[i, r, c] = 1.0
+    att[-1, top : bottom + 1, :valid_cols] = 1.0 / ((bottom - top + 1) * valid_cols)
     return Reading(text, 0.9, [0.9] * len(text), att, place, (gray.shape[1], gray.shape[0]))
 
 
 def _frames(gif: bytes) -> np.ndarray:
     return iio.imread(gif, index=None, extension=".gif")
+
+
+def _heat_centre(frame: np.ndarray, plain: np.ndarray) -> tuple[float, float]:
+    """(row, column) where a frame differs most from the plain plate: where the heat map is."""
+    diff = np.abs(frame.astype(np.int32) - plain.astype(np.int32)).sum(axis=-1).astype(np.float64)
+    rows, cols = np.indices(diff.shape)
+    total = diff.sum()
+    return float((rows * diff).sum() / total), float((cols * diff).sum() / total)
 
 
 def test_gif_has_one_frame_per_character_plus_the_plate():
@@ -49,44 +61,41 @@ def test_gif_has_one_frame_per_character_plus_the_plate():
     assert frames.shape[2] == GIF_WIDTH
     plate_h = round(90 * GIF_WIDTH / 300)
     assert plate_h < frames.shape[1] <= plate_h + 60
-    assert len(gif) < 200_000
+    assert len(gif) < 300_000
     meta = iio.immeta(gif, extension=".gif", index=None)
     assert meta.get("loop", 0) == 0  # loops forever
 
 
-def test_frames_follow_the_attention_in_original_coordinates():
-    image = _plate(width=300, height=90)
-    reading = _reading("AB", image, peaks=[2, 25])  # left, then right part of the plate
-    frames = _frames(attention_gif(image, reading)).astype(np.int32)[..., 0]
-    plate_rows = slice(0, round(90 * GIF_WIDTH / 300))
-    first, second = frames[1][plate_rows], frames[2][plate_rows]
-    assert not np.array_equal(first, second)
-    col_bright = lambda f: f.mean(axis=0)  # noqa: E731
-    # where each frame is brightest relative to the plain plate = where the decoder looked
-    base = frames[0][plate_rows].mean(axis=0) + 1
-    r1, r2 = col_bright(first) / base, col_bright(second) / base
-    # step j covers model columns [4j, 4j+4) -> original columns / placement.scale -> gif columns
-    place = reading.placement
-    for step, ratio in ((2, r1), (25, r2)):
-        centre_orig = (4 * step + 2) / place.scale
-        centre_gif = centre_orig * GIF_WIDTH / 300
-        assert abs(int(np.argmax(ratio)) - centre_gif) <= 4 * GIF_WIDTH / 300 / place.scale
-    # frames with the same attention are the same picture apart from the text band
-    same = _reading("AA", image, peaks=[7, 7])
-    f = _frames(attention_gif(image, same))[..., 0]
-    assert np.array_equal(f[1][plate_rows], f[2][plate_rows])
+def test_the_heat_map_is_where_the_decoder_looked_in_both_directions():
+    """A square two-row plate: one character read top-left, one bottom-right: the heat is there."""
+    image = _plate(width=200, height=160)
+    gray = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    _, place = fit_to_box(gray, MODEL_H, MODEL_W)
+    last_col = (place.width - 1) // 4
+    reading = _reading("AB", image, peaks=[(1, 1), (ROWS - 2, last_col - 1)])
+    frames = _frames(attention_gif(image, reading))
+    plate_rows = slice(0, frames.shape[1] - 40)
+    plain = frames[0][plate_rows]
+    (r1, c1), (r2, c2) = (_heat_centre(frames[i][plate_rows], plain) for i in (1, 2))
+    height, width = plain.shape[:2]
+    assert r1 < height / 2 < r2, "the second character is on the lower row, and lights up there"
+    assert c1 < width / 2 < c2
+    # frames with the same attention are the same picture apart from the text band (up to the GIF's palette)
+    same = _reading("AA", image, peaks=[(3, 5), (3, 5)])
+    f = _frames(attention_gif(image, same)).astype(np.int32)
+    assert np.abs(f[1][plate_rows] - f[2][plate_rows]).mean() < 2.0
 
 
-def test_column_weights_ignore_the_padding():
-    place = Placement(scale=0.5, width=40, height=16, top=8)  # image fills model columns 0..39 of 128
-    att = np.zeros(32)
-    att[30] = 1.0  # padding only: no original column maps there
-    att[5] = 0.5
-    w = column_weights(att, place, original_width=80)
-    assert w.shape == (80,)
-    assert w.max() == pytest.approx(1.0)
-    # original column c -> model column c*0.5 -> step c*0.5//4 ; step 5 = original columns 40..47
-    assert np.flatnonzero(w == w.max()).tolist() == list(range(40, 48))
+def test_heat_map_ignores_the_padding_and_maps_to_the_original_photo():
+    place = Placement(scale=0.5, width=40, height=16, top=8)  # the photo fills model rows 8..23, columns 0..39
+    att = np.zeros((ROWS, COLS), np.float32)
+    att[6, 30] = 1.0  # padding only: no original pixel maps there
+    att[1, 5] = 0.5  # model rows 8..15, columns 20..23 -> original rows 0..15, columns 40..47
+    weights = heat_map(att, place, (80, 32))
+    assert weights.shape == (32, 80)
+    assert weights.max() == pytest.approx(1.0)
+    peak_row, peak_col = np.unravel_index(int(np.argmax(weights)), weights.shape)
+    assert 36 <= peak_col <= 52 and peak_row < 20
 
 
 def test_non_ascii_text_does_not_crash():

@@ -1,8 +1,9 @@
 """Faults with the real processes: nothing lost.
 
-* A training killed with SIGKILL mid-epoch and in the middle of a checkpoint save reads `failed`,
-  its last good checkpoint loads, a half-written temp file is never taken for a checkpoint, and
-  Resume continues from it (epoch numbers continue in metrics.jsonl) and finishes.
+* A training killed with SIGKILL between checks and in the middle of a checkpoint save reads
+  `failed` (the training lock says its trainer is gone, whatever its pid becomes), its last good
+  checkpoint loads, a half-written temp file is never taken for a checkpoint, and Resume continues
+  from it (check numbers continue in metrics.jsonl) and finishes.
 * The dashboard restarted (a fresh AppTest is a fresh server session; all state is on disk) while
   that training runs reattaches and shows live progress; after it finished the results are there.
 * Disk full (RLIMIT_FSIZE in the child, SIGXFSZ ignored so writes fail with EFBIG) during training
@@ -10,7 +11,7 @@
 * An unusable data folder (PLATE_STUDIO_HOME below a regular file; tests run as root, so chmod
   would not stop anything): import and training refuse with a clear message.
 
-One real training run (tiny: 64x32 images, ~60 plates) is shared by the module through fixtures.
+One real training run (tiny: ~60 plates, from scratch) is shared by the module through fixtures.
 """
 from __future__ import annotations
 
@@ -30,14 +31,26 @@ from pathlib import Path
 import pytest
 
 from engine.model import checkpoint as ckpt
-from engine.storage.runfolder import RunFolder, pid_alive
+from engine.storage.locks import training_holder
+from engine.storage.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-SMALL = ["--max-width", "64", "--max-height", "32", "--batch-size", "16"]
-EPOCHS = 12
-SETTINGS = {"max_width": 64, "max_height": 32, "batch_size": 16, "num_epoch": EPOCHS, "steps_per_checkpoint": 1,
-            "max_minutes": 8.0}
+SMALL = ["--batch-size", "16", "--init-from", "none", "--check-every-seconds", "4"]
+STEPS = 160
+SETTINGS = {"batch_size": 16, "init_from": "none", "max_steps": STEPS, "steps_per_checkpoint": 1,
+            "check_every_seconds": 4.0, "max_minutes": 8.0}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is not alive
+        return Path(f"/proc/{pid}/stat").read_bytes().split(b") ", 1)[1][:1] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -62,11 +75,10 @@ def digest(path: Path) -> str:
 
 
 def trainer_pid(run_dir: Path) -> int | None:
-    """The pid of the live trainer of this run folder, once it has written its own status."""
-    status = RunFolder(run_dir).status()
-    pid = status.get("pid")
-    if status.get("state") == "running" and pid and pid_alive(int(pid)):
-        return int(pid)
+    """The pid of the trainer holding the training lock for this run folder."""
+    holder = training_holder() or {}
+    if holder.get("run_dir") and Path(holder["run_dir"]).resolve() == Path(run_dir).resolve():
+        return int(holder["pid"])
     return None
 
 
@@ -141,7 +153,7 @@ def dataset(home: Path, plates_zip: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def crashes(home: Path, dataset: Path) -> dict:
-    """Start a run from the engine API, SIGKILL it mid-epoch, resume, SIGKILL it during a save."""
+    """Start a run from the engine API, SIGKILL it between checks, resume, SIGKILL it during a save."""
     from engine import runs
 
     seen: dict = {}
@@ -151,8 +163,8 @@ def crashes(home: Path, dataset: Path) -> dict:
     last = folder.checkpoint("last")
     seen["run_id"], seen["run_dir"] = run_id, run_dir
 
-    # 1. mid-epoch: after the first epoch, wait for the next per-step save to land, kill at once
-    wait_until(lambda: len(folder.metrics()) >= 1, 240, "no epoch finished")
+    # 1. between checks: after the first check, wait for the next per-step save to land, kill at once
+    wait_until(lambda: len(folder.metrics()) >= 1, 240, "no check happened")
     pid = wait_until(lambda: trainer_pid(run_dir), 30, "the trainer did not report its pid")
     before = last.stat().st_mtime_ns
     deadline = time.monotonic() + 60
@@ -195,7 +207,8 @@ def resumed(crashes: dict, home: Path, dataset: Path, tmp_path_factory: pytest.T
     copy = home / "copy-diskfull"
     shutil.copytree(crashes["run_dir"], copy, ignore=shutil.ignore_patterns("*.tmp"))  # the kill's leftovers
     folder = RunFolder(copy)
-    limit = folder.checkpoint("last").stat().st_size // 2  # status.json (~1 KB) and the log fit, a checkpoint not
+    # status.json (~1 KB) and the log fit, no checkpoint does
+    limit = min(folder.checkpoint(n).stat().st_size for n in ("last", "best") if folder.checkpoint(n).exists()) // 2
     assert folder.log_path.stat().st_size < limit // 4 and folder.status_path.stat().st_size < 4096
     crashes["diskfull"] = {
         "run_dir": copy,
@@ -205,21 +218,24 @@ def resumed(crashes: dict, home: Path, dataset: Path, tmp_path_factory: pytest.T
         "metrics": folder.metrics_path.read_bytes(),
         "proc": subprocess.Popen(
             [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(copy), *SMALL,
-             "--num-epoch", str(EPOCHS), "--steps-per-checkpoint", "1"],
+             "--max-steps", str(STEPS), "--steps-per-checkpoint", "1"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PLATE_STUDIO_HOME": str(tmp_path_factory.mktemp("diskfull_home"))},
             preexec_fn=limited_fsize(limit),
         ),
     }
-    # A kill between the epoch-end checkpoint and its metrics line, simulated on another copy: the
-    # checkpoint says epoch 2 is done (and carries epoch 2's metrics row, as the trainer writes it),
-    # metrics.jsonl only has epoch 1. Resumed to 3 epochs.
+    # A kill between a check's checkpoint and its metrics line, simulated on another copy: the
+    # checkpoint says check 2 is done (and carries check 2's metrics row, as the trainer writes it),
+    # metrics.jsonl only has check 1. Resumed for a few more steps.
     gap = home / "copy-gap"
     shutil.copytree(crashes["run_dir"], gap, ignore=shutil.ignore_patterns("*.tmp"))
     first_row = RunFolder(gap).metrics()[0]
-    rewrite_meta(RunFolder(gap).checkpoint("last"), epoch=2, metrics_row={**first_row, "epoch": 2, "loss": 1.25})
+    gap_meta = ckpt.load(RunFolder(gap).checkpoint("last")).meta
+    rewrite_meta(RunFolder(gap).checkpoint("last"), checks=2,
+                 metrics_row={**first_row, "check": 2, "step": gap_meta["step"], "loss": 1.25})
     crashes["gap"] = {"run_dir": gap, "proc": subprocess.Popen(
-        [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(gap), *SMALL, "--num-epoch", "3"],
+        [sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(gap), *SMALL, "--max-steps",
+         str(gap_meta["step"] + 10)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PLATE_STUDIO_HOME": str(tmp_path_factory.mktemp("gap_home"))})}
 
@@ -250,20 +266,21 @@ def finished(resumed: dict) -> dict:
 
 
 # --- training killed -----------------------------------------------------------------------------------
-def test_sigkill_mid_epoch_reads_failed_and_keeps_the_last_checkpoint(crashes: dict) -> None:
+def test_sigkill_between_checks_reads_failed_and_keeps_the_last_checkpoint(crashes: dict) -> None:
     seen = crashes["kill1"]
-    assert seen["status"]["state"] == "failed"
-    assert "ended unexpectedly" in seen["status"]["error"] and "Resume" in seen["status"]["error"]
-    assert seen["run"]["state"] == "failed" and not seen["run"]["active"] and seen["run"]["has_checkpoint"]
+    assert seen["status"]["state"] == "running", "status.json is what the killed trainer last wrote"
+    run = seen["run"]  # ... and the dashboard's reading of it says what really happened
+    assert run["state"] == "failed" and not run["active"] and run["has_checkpoint"] and run["resumable"]
+    assert "ended unexpectedly" in run["status"]["error"] and "Resume" in run["status"]["error"]
     rows = seen["metrics"]
-    assert [r["epoch"] for r in rows] == [1]
-    # the checkpoint that loads is the per-step one of the second epoch, newer than the metrics line
-    assert seen["checkpoint"]["epoch"] == 1 and seen["checkpoint"]["step"] > rows[-1]["step"]
+    assert [r["check"] for r in rows] == list(range(1, len(rows) + 1))
+    # the checkpoint that loads is a per-step one, newer than the last metrics line
+    assert seen["checkpoint"]["step"] > rows[-1]["step"]
 
 
 def test_sigkill_during_a_save_keeps_the_previous_checkpoint(crashes: dict) -> None:
     before, seen = crashes["kill1"], crashes["kill2"]
-    assert seen["status"]["state"] == "failed" and not seen["run"]["active"]
+    assert seen["run"]["state"] == "failed" and not seen["run"]["active"]
     step = seen["checkpoint"]["step"]
     if seen["mid_save"]:  # killed while the temp file was being written: last.npz is the old one
         assert step == before["checkpoint"]["step"], (step, before["checkpoint"])
@@ -273,7 +290,7 @@ def test_sigkill_during_a_save_keeps_the_previous_checkpoint(crashes: dict) -> N
     # the loader takes last.npz, never the temp file; the temp file is not a complete checkpoint
     folder = RunFolder(crashes["run_dir"])
     assert ckpt.load(folder.checkpoint("last")).meta["step"] == step
-    assert [r["epoch"] for r in seen["metrics"]] == [1]
+    assert [r["check"] for r in seen["metrics"]][: len(before["metrics"])] == [r["check"] for r in before["metrics"]]
 
 
 # --- dashboard restarted ------------------------------------------------------------------------------------
@@ -307,15 +324,16 @@ def test_resume_after_the_kills_continues_and_finishes(finished: dict) -> None:
     assert run["state"] == "finished", run["status"]
     folder = RunFolder(finished["run_dir"])
     rows = folder.metrics()
-    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1)), "epochs continue after each kill"
-    assert rows[0] == finished["kill1"]["metrics"][0], "the first epoch's line survived the kills"
+    checks = [r["check"] for r in rows]
+    assert checks == list(range(1, len(rows) + 1)), "check numbers continue after each kill, without repeats"
+    assert rows[0] == finished["kill1"]["metrics"][0], "the first check's line survived the kills"
     steps = [r["step"] for r in rows]
-    assert steps == sorted(steps) and rows[1]["step"] > finished["kill1"]["checkpoint"]["step"]
+    assert steps == sorted(steps) and steps[-1] == STEPS
     log = folder.log_path.read_text()
-    assert log.count("Resuming from epoch 1") == 2
+    assert log.count("Resuming at step") == 2
     assert folder.evaluation()["count"] > 0
     meta = ckpt.load(folder.checkpoint("last")).meta
-    assert meta["epoch"] == EPOCHS
+    assert meta["step"] == STEPS
     assert temp_files(finished["run_dir"]) == [], "temp files of killed saves are cleaned up by the next save"
 
 
@@ -343,8 +361,8 @@ def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict)
         proc.kill()
     assert proc.returncode == 0, stderr[-3000:]
     rows = RunFolder(resumed["gap"]["run_dir"]).metrics()
-    assert [r["epoch"] for r in rows] == [1, 2, 3]
-    assert rows[1]["loss"] == 1.25, "epoch 2's line comes from the checkpoint that finished it"
+    assert [r["check"] for r in rows][:2] == [1, 2] and len(rows) == 3
+    assert rows[1]["loss"] == 1.25, "check 2's line comes from the checkpoint that finished it"
 
 
 # --- checkpoint saves killed many times (no TensorFlow: fast, so many kills) -----------------------------------
@@ -354,18 +372,10 @@ SAVER = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from engine.model import checkpoint
 
-    class Model:
-        def __init__(self, i):
-            self.i = i
-        def get_weights(self):
-            return [np.full((256, 1024), self.i, np.float32) for _ in range(6)]  # ~6 MB a save
-
-    class Optimizer:
-        variables = [np.zeros(10, np.float32)]
-
     start = int(sys.argv[3])
     for i in range(start, start + 10_000):
-        checkpoint.save(sys.argv[2], Model(i), Optimizer(), {"epoch": i})
+        weights = {f"layer{k}/kernel": np.full((256, 1024), i, np.float32) for k in range(6)}  # ~6 MB a save
+        checkpoint.save(sys.argv[2], None, {"step": i}, weights=weights)
         print(i, flush=True)
 """)
 
@@ -397,10 +407,10 @@ def test_repeated_sigkill_during_checkpoint_saves(tmp_path: Path) -> None:
         assert all(n.startswith(".last.npz.") and n.endswith(".tmp") for n in leftovers), leftovers
         mid_save += bool(leftovers)  # killed while writing (the next save of the next process removes it)
         state = ckpt.load(path)  # never a half file, never the temp file
-        epoch = state.meta["epoch"]
-        assert all(np.all(w == epoch) for w in state.weights), "weights and metadata come from one save"
-        assert epoch >= saved
-        saved = epoch
+        step = state.meta["step"]
+        assert all(np.all(w == step) for w in state.weights.values()), "weights and metadata come from one save"
+        assert step >= saved
+        saved = step
     assert mid_save >= 3, "the kills should often land while a save is being written"
     # the next successful save removes what killed saves left behind
     proc = subprocess.run([sys.executable, "-c", SAVER.replace("10_000", "1"), str(ROOT), str(path), str(saved + 1)],
@@ -409,20 +419,23 @@ def test_repeated_sigkill_during_checkpoint_saves(tmp_path: Path) -> None:
     assert os.listdir(path.parent) == ["last.npz"]
 
 
-def test_a_torn_metrics_line_does_not_swallow_the_next_epoch(tmp_path: Path) -> None:
+def test_a_torn_metrics_line_does_not_swallow_the_next_check(tmp_path: Path) -> None:
     """A kill in the middle of appending to metrics.jsonl leaves half a line; the resumed run's line stays whole."""
+    from engine.training.status import StatusWriter
+
     folder = RunFolder(tmp_path / "run")
-    folder.append_metrics({"epoch": 1, "step": 3})
+    writer = StatusWriter(folder)
+    writer.append_metrics({"check": 1, "step": 3})
     with open(folder.metrics_path, "a", encoding="utf-8") as f:
-        f.write('{"epoch": 2, "st')  # killed here
-    folder.append_metrics({"epoch": 2, "step": 6})
-    folder.append_metrics({"epoch": 3, "step": 9})
-    assert [r["epoch"] for r in folder.metrics()] == [1, 2, 3]
+        f.write('{"check": 2, "st')  # killed here
+    writer.append_metrics({"check": 2, "step": 6})
+    writer.append_metrics({"check": 3, "step": 9})
+    assert [r["check"] for r in folder.metrics()] == [1, 2, 3]
 
 
 # --- disk full -------------------------------------------------------------------------------------------------
 def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(resumed: dict) -> None:
-    """Files may not grow past half a checkpoint: status.json (~1 KB) and the log fit, a checkpoint does not."""
+    """Files may not grow past half a checkpoint: status.json (~1 KB) and the log fit, no checkpoint does."""
     seen = resumed["diskfull"]
     proc = seen["proc"]
     try:
@@ -433,7 +446,7 @@ def test_disk_full_during_training_fails_cleanly_and_keeps_the_checkpoint(resume
     folder = RunFolder(seen["run_dir"])
     assert folder.checkpoint("last").stat().st_size > seen["limit"]
     status = folder.status()
-    assert status["state"] == "failed" and status["pid"] is None
+    assert status["state"] == "failed"
     error = status["error"]
     assert "disk" in error.lower() and "last.npz" in error, error
     assert "Traceback" not in error and len(error) < 400
@@ -455,25 +468,8 @@ IMPORT_CHILD = textwrap.dedent("""
 """)
 
 
-def test_disk_full_during_a_replacing_import_keeps_the_old_dataset(home: Path, plates_zip: Path, dataset: Path) -> None:
-    """(A new import under disk full is checked through the CLI below.)"""
-    datasets = dataset.parent
-    target, mode = dataset, "overwrite"
-    before = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
-    limit = 200 * 1024  # each photo fits; the TFRecord file holding all of them does not
-    proc = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(plates_zip), str(target), mode],
-                          capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(limit),
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "OSError" in result["type"], result
-    assert "disk" in result["message"].lower() and "nothing was kept" in result["message"], result["message"]
-    after = {p.relative_to(datasets).as_posix(): digest(p) for p in datasets.rglob("*") if p.is_file()}
-    assert after == before, "the data folder is exactly as before: no half dataset, the old one untouched"
-    assert sorted(os.listdir(datasets)) == ["plates"]
-
-
 def test_cli_import_disk_full_prints_a_clear_error(plates_zip: Path, tmp_path: Path) -> None:
-    """Here the disk fills up while the photos are copied (the test above: at the TFRecords)."""
+    """Here the disk fills up while the photos are copied."""
     out = tmp_path / "ds"
     proc = subprocess.run([sys.executable, "-m", "engine", "import", str(plates_zip), "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, preexec_fn=limited_fsize(8 * 1024),
@@ -528,7 +524,7 @@ def test_unusable_data_folder_import_and_training_refuse_clearly(unusable_home: 
     run_dir = tmp_path / "run"
     env = {**os.environ, "PLATE_STUDIO_HOME": str(unusable_home)}
     proc = subprocess.run([sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(run_dir), *SMALL,
-                           "--num-epoch", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                           "--max-steps", "10"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     status = RunFolder(run_dir).status()
     assert status["state"] == "failed"

@@ -1,17 +1,18 @@
-"""engine/runs.py: the run registry, the launcher's one-at-a-time rule, safe names, delete rules.
+"""engine.runs as the dashboard uses it: run folders are the truth, liveness comes from the training
+lock, one training at a time, safe names, stop/resume/delete rules, datasets runs depend on.
 
-Real trainings (tiny) are started where the rule needs one; they are stopped at once and every
-process a test starts is gone when it ends.
+Real trainings (tiny) are started where a rule needs one; every process a test starts is gone when
+it ends.
 """
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from browser_helpers import TINY_TRAINING, import_tiny_dataset, kill_trainers, trainer_pids, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+LONG = dict(TINY_TRAINING, max_steps=5000)  # long enough to be stopped, resumed and stopped again
 
 
 @pytest.fixture
@@ -38,43 +40,61 @@ def _runs():
     return runs
 
 
-def _fake_run(home: Path, run_id: str, status: dict) -> Path:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fake_run(home: Path, run_id: str, status: dict | None = None, **files: dict) -> Path:
+    """A run folder as a trainer (status.json) and the launcher (config.json, launch.json) leave it."""
     path = home / "runs" / run_id
     path.mkdir(parents=True)
-    (path / "status.json").write_text(json.dumps(status))
+    if status is not None:
+        (path / "status.json").write_text(json.dumps(status))
+    for name, content in files.items():
+        (path / f"{name}.json").write_text(json.dumps(content))
     return path
 
 
-# registry ---------------------------------------------------------------------------------------
-def test_registry_is_sqlite_in_wal_mode_and_lists_runs_found_on_disk(home: Path):
-    runs = _runs()
-    assert runs.list_runs() == []
-    conn = sqlite3.connect(home / "registry.sqlite")
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-    conn.close()
-
-    _fake_run(home, "20240101-000000-old", {"state": "finished", "started_at": "2024-01-01T00:00:00+00:00"})
-    _fake_run(home, "20250101-000000-newer", {"state": "stopped", "started_at": "2025-01-01T00:00:00+00:00"})
-    (home / "runs" / "20250101-000000-newer" / "evaluation.json").write_text(
-        json.dumps({"plate_accuracy": 0.75, "char_accuracy": 0.9, "count": 4}))
-    listed = runs.list_runs()
-    assert [r["id"] for r in listed] == ["20250101-000000-newer", "20240101-000000-old"]  # newest first
-    assert listed[0]["plate_accuracy"] == 0.75 and listed[0]["registered"] is False
-    assert runs.get_run("20240101-000000-old")["state"] == "finished"
-    assert runs.active_run() is None
-
-
-def test_queued_or_running_with_a_dead_process_is_not_active(home: Path):
-    runs = _runs()
+def _dead_pid() -> int:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    _fake_run(home, "queued-dead", {"state": "queued", "pid": dead.pid})
-    _fake_run(home, "running-dead", {"state": "running", "pid": dead.pid})
-    (home / "runs" / "queued-dead" / "process.log").write_text("Traceback ...\nImportError: boom\n")
-    assert runs.get_run("queued-dead")["state"] == "failed"
-    assert "boom" in runs.get_run("queued-dead")["status"]["details"]
-    assert runs.get_run("running-dead")["state"] == "failed"
+    return dead.pid
+
+
+# the run folder is the truth ----------------------------------------------------------------------
+def test_runs_are_the_folders_on_disk_newest_first(home: Path):
+    runs = _runs()
+    assert runs.list_runs() == []
+    _fake_run(home, "old", {"state": "finished"}, config={"name": "first try", "created_at": "2024-01-01T00:00:00+00:00"})
+    _fake_run(home, "newer", {"state": "stopped"}, config={"created_at": "2025-01-01T00:00:00+00:00"},
+              evaluation={"plate_accuracy": 0.75, "char_accuracy": 0.9, "count": 4,
+                          "verdict": {"level": "good", "headline": "It reads 75 %.", "advice": []}})
+    listed = runs.list_runs()
+    assert [r["id"] for r in listed] == ["newer", "old"]
+    assert listed[0]["plate_accuracy"] == 0.75 and listed[0]["verdict"]["level"] == "good"
+    assert runs.get_run("old")["name"] == "first try" and runs.get_run("old")["state"] == "finished"
     assert runs.active_run() is None
+    assert not list(home.glob("*.sqlite*")), "no registry beside the run folders"
+
+
+def test_a_dead_trainer_never_looks_alive_even_when_its_pid_was_reused(home: Path):
+    runs = _runs()
+    _fake_run(home, "running-dead", {"state": "running", "pid": _dead_pid(), "updated_at": _now()})
+    reused = _fake_run(home, "launched-reused", None, launch={"pid": os.getpid(), "launched_at": _now()})
+    (reused / "process.log").write_text("Traceback ...\nImportError: boom\n")
+    dead = runs.get_run("running-dead")
+    assert dead["state"] == "failed" and not dead["active"] and "ended unexpectedly" in dead["status"]["error"]
+    reused_run = runs.get_run("launched-reused")  # this test's own pid: alive, but not a trainer of this run
+    assert reused_run["state"] == "failed" and not reused_run["active"]
+    assert "boom" in reused_run["status"]["details"]
+    assert runs.active_run() is None
+
+
+def test_stop_of_a_run_that_does_not_train_says_there_is_nothing_to_stop(home: Path):
+    runs = _runs()
+    _fake_run(home, "done", {"state": "finished"})
+    with pytest.raises(runs.NothingToStop, match="not training"):
+        runs.stop_run("done")
 
 
 # names and paths --------------------------------------------------------------------------------
@@ -111,7 +131,7 @@ def test_busy_while_any_process_holds_the_training_lock(home: Path, dataset: Pat
     runs = _runs()
     from engine.storage.locks import training_lock
 
-    with training_lock(holder="a command-line training"):
+    with training_lock("a command-line training", home / "elsewhere"):
         with pytest.raises(runs.TrainingBusy):
             runs.start_run(dataset)
     assert runs.list_runs() == []
@@ -136,18 +156,18 @@ LAUNCHER = textwrap.dedent("""
 def test_two_processes_pressing_start_at_once_launch_one_training(home: Path, dataset: Path, tmp_path: Path):
     runs = _runs()
     script = tmp_path / "launch.py"
-    script.write_text(LAUNCHER.format(root=str(ROOT), settings=dict(TINY_TRAINING, max_minutes=1.0, num_epoch=50)))
+    script.write_text(LAUNCHER.format(root=str(ROOT), settings=LONG))
     go = tmp_path / "go"
     names = ["../../escape attempt", "a/b\\c"]
     procs = [subprocess.Popen([sys.executable, str(script), str(go), str(dataset), n], stdout=subprocess.PIPE,
                               text=True, env=os.environ.copy()) for n in names]
     time.sleep(1.0)  # both are waiting on the go file
     go.write_text("go")
-    outs = [json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs]
+    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
     started = [o["ok"] for o in outs if "ok" in o]
     busy = [o["busy"] for o in outs if "busy" in o]
     assert len(started) == 1 and len(busy) == 1, outs
-    assert "still training" in busy[0]
+    assert "still training" in busy[0] or "is starting" in busy[0]
     run_id = started[0]
 
     # the name was made harmless: one folder directly under runs/
@@ -155,8 +175,7 @@ def test_two_processes_pressing_start_at_once_launch_one_training(home: Path, da
     assert run_dir.parent == (home / "runs").resolve() and "/" not in run_id and ".." not in run_id
     assert [r["id"] for r in runs.list_runs()] == [run_id]
     active = runs.active_run()
-    assert active and active["id"] == run_id and active["state"] in ("queued", "running")
-    assert (run_dir / "process.log").exists()
+    assert active and active["id"] == run_id and active["state"] == "running"  # start_run waits for the lock
 
     # busy in this process too, and an active run or its dataset cannot be deleted
     with pytest.raises(runs.TrainingBusy, match="still training"):
@@ -167,25 +186,36 @@ def test_two_processes_pressing_start_at_once_launch_one_training(home: Path, da
         runs.delete_dataset(dataset.name)
     assert run_dir.is_dir() and dataset.is_dir()
 
-    # Stop: the trainer saves and ends as `stopped`; then the run can be resumed, stopped again, deleted
-    assert runs.stop_run(run_id)
-    wait_until(lambda: not runs.get_run(run_id)["active"], 90, 0.5, "the run did not stop")
-    assert runs.get_run(run_id)["state"] == "stopped"
-    assert not trainer_pids(home)
+    # Stop once it learned: the trainer saves and ends `stopped`, resumable; Resume continues it
+    wait_until(lambda: (runs.get_run(run_id)["status"].get("step") or 0) >= 1, 240, 0.5, "no step was made")
+    assert runs.stop_run(run_id).startswith("Stopping")
+    wait_until(lambda: not runs.get_run(run_id)["active"], 120, 0.5, "the run did not stop")
+    stopped = runs.get_run(run_id)
+    assert stopped["state"] == "stopped" and stopped["resumable"], stopped["status"]
+    wait_until(lambda: not trainer_pids(home), 60, 0.5, "the stopped trainer did not exit")  # it lets go of the lock first
 
     assert runs.resume_run(run_id) == run_id
     assert runs.get_run(run_id)["active"]
     with pytest.raises(runs.TrainingBusy):
         runs.resume_run(run_id)
     runs.stop_run(run_id)
-    wait_until(lambda: not runs.get_run(run_id)["active"], 90, 0.5, "the resumed run did not stop")
+    wait_until(lambda: not runs.get_run(run_id)["active"], 120, 0.5, "the resumed run did not stop")
     assert runs.get_run(run_id)["state"] == "stopped"
+    with pytest.raises(runs.NothingToStop):
+        runs.stop_run(run_id)
 
     runs.delete_run(run_id)
     assert not run_dir.exists() and runs.list_runs() == []
-    conn = sqlite3.connect(home / "registry.sqlite")
-    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
-    conn.close()
+
+
+# datasets ----------------------------------------------------------------------------------------
+def test_a_dataset_runs_were_trained_on_cannot_be_replaced(home: Path, dataset: Path):
+    runs = _runs()
+    runs.check_replace(dataset)  # no run yet: fine
+    _fake_run(home, "on-it", {"state": "finished"}, config={"name": "fleet model", "dataset": str(dataset)})
+    assert [r["id"] for r in runs.runs_trained_on(dataset)] == ["on-it"]
+    with pytest.raises(ValueError, match="fleet model"):
+        runs.check_replace(dataset)
 
 
 def test_list_and_delete_datasets(home: Path, dataset: Path):
@@ -193,5 +223,6 @@ def test_list_and_delete_datasets(home: Path, dataset: Path):
     listed = runs.list_datasets()
     assert [d["name"] for d in listed] == [dataset.name]
     assert listed[0]["accepted"] == listed[0]["train"] + listed[0]["test"] > 0
+    assert runs.dataset_path(dataset.name) == dataset
     runs.delete_dataset(dataset.name)
     assert runs.list_datasets() == [] and not dataset.exists()

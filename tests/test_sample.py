@@ -10,7 +10,9 @@ import pytest
 
 from engine.cli import main
 from engine.data.labels import label_from_filename
-from engine.data.sample import STYLES, ensure_sample_dataset, make_sample_zip, render_plate
+from engine.data.render import TWO_ROW
+from engine.data.render import render_plate
+from engine.data.sample import SAMPLE_LAYOUTS, ensure_sample_dataset, make_sample_zip, sample_items
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
@@ -31,13 +33,22 @@ def test_zip_is_label_named_with_second_photos(sample_zip: Path) -> None:
             assert f"{n.split('_')[0]}.jpg" in names
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", SAMPLE_LAYOUTS)
 def test_render_plate(style: str) -> None:
     image = render_plate("34 FK 4522", np.random.default_rng(0), style)
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    assert 200 <= image.shape[1] <= 400 and 24 <= image.shape[0] <= image.shape[1]
+    assert 60 <= image.shape[1] <= 400 and 16 <= image.shape[0] <= image.shape[1]
     assert image.std() > 20  # there is something drawn
     assert np.array_equal(image, render_plate("34 FK 4522", np.random.default_rng(0), style))
+
+
+def test_two_row_sample_sets(tmp_path: Path) -> None:
+    """`python -m engine sample --layouts two-row`: plates with two rows of text, squarer photos."""
+    assert main(["sample", str(tmp_path / "two.zip"), "--count", "8", "--layouts", "two-row"]) == 0
+    plans = sample_items(8, 0, TWO_ROW)
+    assert all(len(text.rows) == 2 and layout in TWO_ROW for _, text, layout in plans)
+    with zipfile.ZipFile(tmp_path / "two.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(name for name, _, _ in plans)
 
 
 def test_ensure_sample_dataset_once_even_concurrently(studio_home: Path) -> None:
@@ -53,7 +64,7 @@ def test_ensure_sample_dataset_once_even_concurrently(studio_home: Path) -> None
     stamp = (target / "report.json").stat().st_mtime_ns
     assert ensure_sample_dataset(count=30) == target
     assert (target / "report.json").stat().st_mtime_ns == stamp  # not rebuilt
-    leftovers = [p.name for p in (studio_home / "datasets").iterdir() if p.name not in ("sample", ".sample.lock")]
+    leftovers = [p.name for p in (studio_home / "datasets").iterdir() if p.name != "sample"]
     assert leftovers == []
 
 

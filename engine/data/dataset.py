@@ -1,29 +1,32 @@
 """The dataset folder an import writes, and the one place that knows its layout:
 
-    labels.csv    one row per photo: file, label, split, width, height, original, digest
+    labels.csv    one row per photo: file, label, split, width, height, original, digest, excluded
     images/       the accepted photos, byte for byte, under safe unique names
     report.json   what was accepted, rejected and why, and the statistics
+    label_history.jsonl  every label correction and exclusion: who, when, old, new (edit_label, exclude)
     tfrecords/    train-*/test-* shards, written on demand (engine.data.tfrecords.ensure_dataset_records)
 
 labels.csv goes through engine.storage.csvfile, so a label such as `=CMD()|A1` is plain text in a
 spreadsheet and reads back unchanged. `digest` is each photo's content hash, recorded at import so
-`split_fingerprint` never has to re-read every photo.
+`split_fingerprint` never has to re-read every photo. `excluded` ("1") marks a photo the operator left
+out: training and evaluation skip it, the split keeps it.
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import unicodedata
 from pathlib import Path
 from typing import Iterable
 
-from engine.data.labels import base_name, split_extension
+from engine.data.labels import base_name, label_problem, normalize_label, split_extension
 from engine.storage.csvfile import read_csv, write_csv
-from engine.storage.files import read_json
+from engine.storage.files import now_iso, read_json
 
-LABEL_COLUMNS = ("file", "label", "split", "width", "height", "original", "digest")
+LABEL_COLUMNS = ("file", "label", "split", "width", "height", "original", "digest", "excluded")
 
 
 def photo_digest(data: bytes) -> str:
@@ -46,6 +49,7 @@ class DatasetFolder:
     images_dir = property(lambda self: self.path / "images")
     report_path = property(lambda self: self.path / "report.json")
     tfrecords_dir = property(lambda self: self.path / "tfrecords")
+    history_path = property(lambda self: self.path / "label_history.jsonl")
 
     def image_path(self, file: str) -> Path:
         """images/<file>; ValueError for a name that would leave images/ (a hand-edited labels.csv)."""
@@ -54,8 +58,8 @@ class DatasetFolder:
         return self.images_dir / file
 
     def rows(self) -> list[dict]:
-        """labels.csv as dicts (width/height as ints; `original` and `digest` filled in for datasets
-        imported before those columns existed: the stored name and '')."""
+        """labels.csv as dicts (width/height as ints, excluded as a bool; `original` and `digest`
+        filled in for datasets imported before those columns existed: the stored name and '')."""
         rows = []
         for row in read_csv(self.labels_path):
             rows.append({
@@ -66,11 +70,59 @@ class DatasetFolder:
                 "height": int(row.get("height") or 0),
                 "original": row.get("original") or row["file"],
                 "digest": row.get("digest") or "",
+                "excluded": row.get("excluded") == "1",
             })
         return rows
 
     def write_rows(self, rows: Iterable[dict]) -> None:
-        write_csv(self.labels_path, LABEL_COLUMNS, ([row.get(c, "") for c in LABEL_COLUMNS] for row in rows))
+        write_csv(self.labels_path, LABEL_COLUMNS, ([_cell(row, c) for c in LABEL_COLUMNS] for row in rows))
+
+    # corrections: labels.csv changes, images/ never does, label_history.jsonl remembers ------------
+    def edit_label(self, file: str, new_label: str, who: str = "dashboard") -> None:
+        """Correct the label of one photo (ValueError for an unknown file or an unusable label).
+        The file name, the photo and the split stay: runs already trained keep their split fingerprint."""
+        report = self.report() or {}
+        label = normalize_label(new_label, keep_case=bool(report.get("keep_case")))
+        problem = label_problem(label, report.get("max_label_length"))
+        if problem:
+            raise ValueError(problem)
+        self._change(file, who, label=label)
+
+    def exclude(self, file: str, who: str = "dashboard", excluded: bool = True) -> None:
+        """Leave one photo out of training and evaluation (excluded=False takes it back)."""
+        self._change(file, who, excluded=bool(excluded))
+
+    def history(self) -> list[dict]:
+        """Every correction, oldest first: {"file", "original", "old", "new", "excluded", "action", "who", "when"}."""
+        try:
+            lines = self.history_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:  # a line torn by a kill mid-write
+                continue
+        return entries
+
+    def _change(self, file: str, who: str, **change) -> None:
+        # the history file's lock serialises editors: two sessions cannot lose each other's edit
+        with open(self.history_path, "a", encoding="utf-8") as history:
+            fcntl.flock(history, fcntl.LOCK_EX)
+            rows = self.rows()
+            row = next((r for r in rows if r["file"] == file), None)
+            if row is None:
+                raise ValueError(f"{self.path.name} has no photo called {file!r}.")
+            old = dict(row)
+            row.update(change)
+            if row == old:
+                return
+            self.write_rows(rows)
+            action = "relabel" if "label" in change else "exclude" if row["excluded"] else "include"
+            entry = {"file": file, "original": row["original"], "old": old["label"], "new": row["label"],
+                     "excluded": row["excluded"], "action": action, "who": str(who), "when": now_iso()}
+            history.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def report(self) -> dict | None:
         return read_json(self.report_path)
@@ -84,6 +136,11 @@ class DatasetFolder:
             digest = row["digest"] or photo_digest(self.image_path(row["file"]).read_bytes())
             lines.append(f"{row['file']}\t{row['split']}\t{digest}\n")
         return hashlib.sha256("".join(sorted(lines)).encode("utf-8")).hexdigest()[:16]
+
+
+def _cell(row: dict, column: str):
+    value = row.get(column, "")
+    return ("1" if value else "") if column == "excluded" else value
 
 
 class UniqueNamer:

@@ -53,7 +53,7 @@ def load_dataset_folder(folder: Path, split: str | None = None) -> list[Example]
     return [
         Example(row["file"], row["label"], dataset.image_path(row["file"]).read_bytes())
         for row in dataset.rows()
-        if split not in ("train", "test") or row["split"] == split
+        if (split not in ("train", "test") or row["split"] == split) and not row["excluded"]
     ]
 
 

@@ -211,7 +211,7 @@ def _write_dataset_records(dataset: DatasetFolder, wanted: dict) -> dict[str, li
     old = dataset.path / f".tfrecords.old-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        rows = dataset.rows()
+        rows = [r for r in dataset.rows() if not r.get("excluded")]  # photos left out by label review
         names = {split: [p.name for p in write_tfrecords(_dataset_examples(dataset, rows, split), tmp / split,
                                                          wanted["shard_size"])]
                  for split in SPLIT_NAMES}
@@ -244,7 +244,7 @@ def cli_dataset(args) -> int:
         return 2
     if is_dataset_folder(source):
         dataset = DatasetFolder(source)
-        rows = dataset.rows()
+        rows = [r for r in dataset.rows() if not r.get("excluded")]
         files = write_tfrecords(_dataset_examples(dataset, rows, None), output, args.shard_size)
         print(f"Wrote {len(rows)} examples to {_where(files)}.")
         return 0

@@ -34,6 +34,7 @@ class Architecture:
     """Sizes of the network (stored with every model, so any checkpoint can be rebuilt)."""
 
     filters: tuple[int, ...] = (16, 32, 64, 96)
+    late_blocks: int = 2  # depthwise-separable blocks at the last (coarsest, cheapest) resolution
     dim: int = 96
     heads: int = 4
     decoder_layers: int = 2
@@ -54,11 +55,13 @@ class Architecture:
 def _conv(filters: int, name: str, separable: bool) -> list[layers.Layer]:
     if separable:  # depthwise + pointwise: a tenth of the cost once there are many channels
         first = [layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw"),
-                 layers.BatchNormalization(name=f"{name}_dwbn"), layers.ReLU(name=f"{name}_dwrelu"),
+                 layers.BatchNormalization(synchronized=True, name=f"{name}_dwbn"), layers.ReLU(name=f"{name}_dwrelu"),
                  layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")]
     else:
         first = [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")]
-    return first + [layers.BatchNormalization(name=f"{name}_bn"), layers.ReLU(name=f"{name}_relu")]
+    # synchronized: under tf.distribute the statistics are those of the global batch, so a split batch
+    # learns exactly what one device would (a no-op on one device)
+    return first + [layers.BatchNormalization(synchronized=True, name=f"{name}_bn"), layers.ReLU(name=f"{name}_relu")]
 
 
 def grid_position(height: tf.Tensor, width: tf.Tensor, freqs: int) -> tf.Tensor:
@@ -90,7 +93,7 @@ class PlateNet(keras.Model):
             _conv(f1, "c1", False) + [layers.MaxPooling2D(2, name="p1")]
             + _conv(f2, "c2", False) + [layers.MaxPooling2D(2, name="p2")]
             + _conv(f3, "c3", False) + _conv(f3, "c3b", True) + [layers.MaxPooling2D((2, 1), name="p3")]
-            + _conv(f4, "c4", True) + _conv(f4, "c4b", True),
+            + [layer for i in range(arch.late_blocks) for layer in _conv(f4, "c4" + "bcdefgh"[i - 1] * (i > 0), True)],
             name="cnn",
         )
         self.feature_proj = layers.Dense(arch.dim, name="feature_proj")

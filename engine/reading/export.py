@@ -75,8 +75,14 @@ def export_saved_model(model, chars: str, folder: Path) -> None:
         raise
 
 
-def tflite_bytes(model) -> bytes:
-    """TFLite flatbuffer, builtin ops only: images [N, H, W, 1] float32 -> read_outputs (any N)."""
+def tflite_bytes(model, quantize: str | None = None, representative: Iterable | None = None) -> bytes:
+    """TFLite flatbuffer, builtin ops only: images [N, H, W, 1] float32 -> read_outputs (any N).
+
+    `quantize`: None (float32, what the export ships: it reads exactly like PlateReader), "dynamic"
+    (int8 weights, activations quantised on the fly) or "int8" (int8 throughout, float input and
+    outputs; `representative` yields the [1, H, W, 1] inputs it is calibrated on). bench/bench_read.py
+    measures what either costs in accuracy and buys in speed.
+    """
     import tensorflow as tf
 
     from engine.model.network import read_outputs
@@ -91,6 +97,14 @@ def tflite_bytes(model) -> bytes:
     holder.variables_read = [getattr(v, "value", v) for v in model.weights]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([infer.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize not in (None, "dynamic", "int8"):
+        raise ValueError(f"quantize must be None, 'dynamic' or 'int8' (got {quantize!r}).")
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "int8":
+        if representative is None:
+            raise ValueError("int8 quantisation needs representative inputs (a few hundred training photos).")
+        converter.representative_dataset = lambda: ([x] for x in representative)
     return converter.convert()
 
 
@@ -127,11 +141,15 @@ Characters: {chars}
 {accuracy}{threshold}
 ## Read a folder of photos, without TensorFlow
 ```bash
-pip install ai-edge-litert numpy pillow
+pip install ai-edge-litert==2.3.0 numpy==2.4.6 pillow==13.0.0
 python read_plates.py photos/ > readings.csv      # a folder, a zip, or photo files
 ```
-`readings.csv` has file, reading, confidence, accepted (confidence at or above the threshold
-chosen for this model, when one was chosen: the rest should be checked by a person).
+`readings.csv` has one row per photo: file, reading, confidence, accepted (confidence at or above
+the threshold chosen for this model, when one was chosen: the rest should be checked by a person;
+empty when none was), name_says and matches_name (when the file name is a plate text, e.g.
+`34FK4522_1.jpg`: whether the reading agrees), and problem (why a photo could not be read).
+It prepares each photo exactly as training did and reads the test photos as `predictions.csv`
+says. It reads on every core (`--threads 1` for one); `python read_plates.py --help` for the rest.
 
 ## Contents
 - `read_plates.py` the standalone reader (LiteRT + numpy + Pillow), with `export/model.tflite`

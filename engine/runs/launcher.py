@@ -5,6 +5,8 @@ name, launch.json what the launcher did, status.json what the trainer reports. O
 time: `start_run` holds the `launch` lock while it checks that nothing trains, writes config.json,
 spawns `python -m engine train --model-dir RUN` in its own session and waits until that process
 holds the training lock (or ended), so two dashboards pressing Start at once cannot both launch.
+A label check (`start_label_check`) is launched the same way and holds the same lock; its run folder
+says `"kind": "label-check"` and it is listed only when asked for.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from engine.training.settings import config_for
 TrainingBusy = Busy
 SECRET_VARIABLES = ("PLATE_STUDIO_PASSWORD",)  # never handed to training processes
 LOCK_WAIT_SECONDS = 60.0
+LABEL_CHECK = "label-check"
 
 
 class RunNotFound(LookupError):
@@ -95,8 +98,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _spawn(run: RunFolder) -> int:
-    cmd = [sys.executable, "-m", "engine", "train", "--model-dir", str(run.path)]
+def _spawn(run: RunFolder, command: list[str] | None = None) -> int:
+    """Start `python -m engine COMMAND` (default: train this run folder) detached, logging to process.log."""
+    cmd = [sys.executable, "-m", "engine", *(command or ["train", "--model-dir", str(run.path)])]
     with open(run.process_log_path, "ab") as log:
         log.write(f"\n[{now_iso()}] $ {' '.join(cmd)}\n".encode())
         log.flush()
@@ -123,7 +127,7 @@ def _check_idle() -> None:
     if holder:
         label = holder.get("run") or f"pid {holder['pid']}"
         raise Busy(f"The run {label!r} is still training. Wait for it to finish or stop it first.")
-    starting = next((r for r in list_runs(holder=None) if r["active"]), None)
+    starting = next((r for r in list_runs(holder=None, include_checks=True) if r["active"]), None)
     if starting:
         raise Busy(f"The run {starting['name'] or starting['id']!r} is starting. Wait for it to finish or stop it first.")
 
@@ -152,9 +156,38 @@ def start_run(dataset: str | os.PathLike, preset: str | None = None, name: str |
     return run_id
 
 
+def start_label_check(dataset: str | os.PathLike, *, steps: int = 600) -> str:
+    """Start a label check of an imported dataset (engine/reading/review.py) in a new run folder;
+    returns its id. Raises Busy while a training or another check is starting or running."""
+    dataset = resolve_dataset(dataset)
+    if not is_dataset_folder(dataset):
+        raise ValueError(f"{dataset.name} is not an imported dataset: only those can be checked.")
+    with exclusive("launch", wait=True, timeout=LOCK_WAIT_SECONDS):
+        _check_idle()
+        run_id, path = _new_run_folder(f"{LABEL_CHECK}-{dataset.name}")
+        run = RunFolder(path)
+        atomic_write_json(run.config_path, {"kind": LABEL_CHECK, "dataset": str(dataset), "created_at": now_iso(),
+                                            "name": f"Label check of {dataset.name}", "steps": int(steps),
+                                            "split_fingerprint": DatasetFolder(dataset).split_fingerprint()})
+        _spawn(run, ["check-labels", str(dataset), "--out", str(run.path), "--steps", str(int(steps))])
+    return run_id
+
+
+def latest_label_check(dataset: str | os.PathLike) -> dict | None:
+    """The newest finished label check of `dataset` (a run record; its "path" holds label_check.csv)."""
+    try:
+        target = resolve_dataset(dataset)
+    except FileNotFoundError:
+        return None
+    return next((r for r in list_runs(include_checks=True) if r["kind"] == LABEL_CHECK and r["state"] == "finished"
+                 and r["dataset"] and Path(r["dataset"]).resolve() == target), None)
+
+
 def resume_run(run_id: str) -> str:
     """Continue a stopped or failed run in its own folder (the trainer resumes from checkpoints/last.npz)."""
     run = RunFolder(run_path(run_id))
+    if run.config().get("kind") == "label-check":
+        raise ValueError("A label check cannot be resumed; start a new one.")
     if not run.config().get("settings"):
         raise ValueError("This run was made by an older version and cannot be resumed; start a new training.")
     with exclusive("launch", wait=True, timeout=LOCK_WAIT_SECONDS):
@@ -197,7 +230,7 @@ def _record(path: Path, holder: dict | None) -> dict:
         created = datetime.fromtimestamp(path.stat().st_mtime).astimezone().isoformat(timespec="seconds")
     dataset = config.get("dataset") or ""
     return {
-        "id": path.name, "name": config.get("name") or "", "dataset": dataset,
+        "id": path.name, "kind": config.get("kind") or "training", "name": config.get("name") or "", "dataset": dataset,
         "dataset_name": Path(dataset).name if dataset else "", "created_at": created, "path": str(path),
         "preset": config.get("preset"), "settings": config.get("settings") or {}, "resolved": config.get("resolved") or {},
         "state": status["state"], "active": status["active"], "status": status, "config": config,
@@ -207,10 +240,12 @@ def _record(path: Path, holder: dict | None) -> dict:
     }
 
 
-def list_runs(holder: dict | None = ...) -> list[dict]:
-    """Every run folder with its real state and scores, newest first."""
+def list_runs(holder: dict | None = ..., *, include_checks: bool = False) -> list[dict]:
+    """Every training's run folder with its real state and scores, newest first (label checks too
+    with `include_checks`)."""
     holder = training_holder() if holder is ... else holder
     out = [_record(p, holder) for p in runs_dir().iterdir() if p.is_dir() and not p.name.startswith(".")]
+    out = [r for r in out if include_checks or r["kind"] != LABEL_CHECK]
     out.sort(key=lambda r: (str(r["created_at"]), r["id"]), reverse=True)
     return out
 
@@ -220,8 +255,8 @@ def get_run(run_id: str) -> dict:
 
 
 def active_run() -> dict | None:
-    """The run that is starting or training now, if any."""
-    return next((r for r in list_runs() if r["active"]), None)
+    """The run (or label check) that is starting or training now, if any."""
+    return next((r for r in list_runs(include_checks=True) if r["active"]), None)
 
 
 def delete_run(run_id: str) -> None:

@@ -26,7 +26,8 @@ def _age(iso: str | None) -> float | None:
 
 
 def _our_process(pid: int | None, run: RunFolder) -> bool:
-    """Is `pid` alive and a `python -m engine train` of this run folder (not a stranger with a reused pid)?"""
+    """Is `pid` alive and a `python -m engine train` (or `check-labels`) of this run folder, not a
+    stranger with a reused pid?"""
     if not pid:
         return False
     try:
@@ -37,7 +38,8 @@ def _our_process(pid: int | None, run: RunFolder) -> bool:
     if stat.split(b") ", 1)[-1][:1] == b"Z":  # exited, not yet reaped
         return False
     target = run.path.resolve()
-    return "engine" in args and "train" in args and any(Path(a).resolve() == target for a in args if not a.startswith("-"))
+    ours = "engine" in args and ("train" in args or "check-labels" in args)  # a training or a label check
+    return ours and any(Path(a).resolve() == target for a in args if not a.startswith("-"))
 
 
 def holds_lock(run: RunFolder, holder: dict | None) -> bool:

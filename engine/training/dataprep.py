@@ -91,7 +91,7 @@ def prepare(settings: TrainConfig, dataset: str, val_dataset: str | None, start:
     progress("Reading the list of photos")
     if is_dataset_folder(path):
         folder = DatasetFolder(path)
-        rows = [r for r in folder.rows() if r["split"] == "train"]
+        rows = [r for r in folder.rows() if r["split"] == "train" and not r["excluded"]]
         if not rows:
             raise ValueError(f"No training photos in {path.name}.")
         labels = [r["label"] for r in rows]
@@ -158,7 +158,7 @@ def _spread(items: list, limit: int) -> list:
 
 def _training_sample(path: Path, labels: list[str], records) -> list[Example]:
     if is_dataset_folder(path):
-        rows = [r for r in DatasetFolder(path).rows() if r["split"] == "train"]
+        rows = [r for r in DatasetFolder(path).rows() if r["split"] == "train" and not r["excluded"]]
         return [Example(r["file"], r["label"], (path / "images" / r["file"]).read_bytes()) for r in _spread(rows, 200)]
     return _spread(load_examples(path, split="train"), 200)
 

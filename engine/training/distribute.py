@@ -25,6 +25,15 @@ def cluster_task() -> tuple[str, int]:
     return str(task.get("type", "chief")), int(task.get("index", 0))
 
 
+def cluster_size() -> int:
+    """How many processes train together (1 outside a cluster)."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+    except json.JSONDecodeError:
+        return 1
+    return max(1, sum(len(cluster.get(kind) or []) for kind in ("chief", "worker")))
+
+
 def is_chief(strategy_name: str) -> bool:
     """True for the process that writes the run folder (always, outside multi-worker)."""
     if strategy_name != "multi-worker":

@@ -162,7 +162,10 @@ def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], char
     else:
         total = sum(b.weight for b in boxes)
         out = tf.data.Dataset.sample_from_datasets(per_box, weights=[b.weight / total for b in boxes], seed=seed)
-    return out.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # several machines: each worker keeps its share of every batch (the sources are not split in files)
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return out.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def model_inputs(images: Sequence[bytes | np.ndarray], height: int, width: int) -> np.ndarray:

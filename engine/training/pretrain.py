@@ -124,7 +124,7 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
     from engine.model import checkpoint as ckpt
     from engine.model.starter import STARTER_FILE, save_starter
     from engine.training.settings import TrainConfig
-    from engine.training.trainer import run_training
+    from engine.training.run import run_training
 
     work = Path(work_dir)
     shards, sizes = render_plates(work / "rendered", plates, seed, workers)

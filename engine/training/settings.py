@@ -80,9 +80,13 @@ class TrainConfig:
     synthetic_fraction: float = setting(
         0.5, "Rendered look-alike plates mixed in, as a share of the real photos: they show the model "
         "every character many times.")
-    label_smoothing: float = setting(0.1, "Label smoothing of the character loss.")
+    label_smoothing: float = setting(
+        0.0, "Label smoothing of the character loss (above 0 it caps every confidence the model gives).")
     ema_momentum: float = setting(0.998, "Checks and the kept model use an average of recent weights (0: off).")
     warmup_steps: int = setting(100, "Steps over which the learning rate rises to its peak.")
+    architecture: dict = setting(
+        None, "Network sizes when training from scratch (engine/model/network.py Architecture); a model "
+        "started from another keeps that one's.")
     strategy: str = setting(
         "default", "tf.distribute strategy: default, one-device, mirrored (all GPUs or CPUs of this "
         "machine) or multi-worker (several machines, configured by TF_CONFIG).",
@@ -119,7 +123,9 @@ def offered_settings() -> Iterator[tuple[str, dict, Any]]:
 def setting_type(name: str) -> type:
     """The Python type a setting's value has (int, float, str or tuple)."""
     annotation = {f.name: f.type for f in fields(TrainConfig)}[name]
-    text = str(annotation)
+    if isinstance(annotation, type):
+        return annotation
+    text = str(annotation)  # a string under `from __future__ import annotations`, e.g. "int | None"
     for kind in ("tuple", "float", "int", "str", "bool"):
         if text.startswith(kind) or f"[{kind}" in text:
             return {"tuple": tuple, "float": float, "int": int, "str": str, "bool": bool}[kind]

@@ -28,7 +28,8 @@ def make_state(model):
 
 def make_train_step(model, optimizer, strategy, state: StepState, vocab: int, global_batch: int,
                     label_smoothing: float = 0.0, multi_worker: bool = False):
-    """train_step(distributed batch, controls [learning rate, stop], decay) -> the agreed stop flag."""
+    """train_step(distributed batch, controls [learning rate, stop, finish], decay) -> the controls every
+    worker agreed on (see `agree`)."""
     import tensorflow as tf
 
     def replica_step(images, tokens):
@@ -43,10 +44,13 @@ def make_train_step(model, optimizer, strategy, state: StepState, vocab: int, gl
         count = tf.cast(tf.shape(tokens)[0], tf.float32)
         return tf.stack([tf.reduce_sum(per_example), tf.reduce_sum(tf.cast(right, tf.float32)), count])
 
-    def agree(values):  # every worker of a cluster takes the chief's learning rate and any stop
+    def agree(values):
+        """Every worker of a cluster takes the chief's learning rate and anyone's stop or finish. The
+        chief sends its rate times the number of workers, the others 0 (tf.distribute reduces by SUM or
+        MEAN only): the mean over all replicas is the chief's rate, and a flag is set if its mean is > 0."""
         if not multi_worker:
             return values
-        return strategy.reduce("MAX", strategy.run(lambda v: v, args=(values,)), axis=None)
+        return strategy.reduce("MEAN", strategy.run(lambda v: v, args=(values,)), axis=None)
 
     @tf.function
     def train_step(batch, controls, decay):
@@ -56,6 +60,6 @@ def make_train_step(model, optimizer, strategy, state: StepState, vocab: int, gl
         state.totals.assign_add(strategy.reduce("SUM", per_replica, axis=None))
         for avg, var in zip(state.average, model.weights):
             avg.assign(decay * avg + (1.0 - decay) * var)
-        return controls[1]
+        return controls
 
     return train_step

@@ -1,22 +1,17 @@
-"""Training: `python -m engine train [DATASET] --model-dir RUN` (what the dashboard launches).
+"""The training loop of one run: data, model, steps, checks, saves, and the end of the run.
 
-The run folder is the contract (engine/storage/runfolder.py). This process holds the training lock
-for its whole life, is the only writer of status.json and metrics.jsonl, checks the model on
-held-out photos every ~30 s (keeping the best averaged weights), saves `last.npz` atomically, and
-on SIGTERM saves and exits as `stopped`. Starting again on the same folder resumes from last.npz.
-At the end it scores the best model on the dataset's test photos, says plainly when the model is
-poor, and prepares the download bundle.
+The trainer checks the model on held-out photos every ~30 s (keeping the best averaged weights in
+best.npz), saves last.npz atomically (at each check, every --steps-per-checkpoint steps, and when
+asked to stop), and at the end scores the best model on the dataset's test photos, says plainly
+when the model is poor, and prepares the download bundle. The process around it (the training
+lock, signals, config.json, the final state) is engine/training/run.py.
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
-import signal
 import threading
 import time
-import traceback
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +20,9 @@ from engine.model import checkpoint as ckpt
 from engine.model.starter import StartingModel, starting_model
 from engine.reading.metrics import char_accuracy, plate_accuracy
 from engine.storage.files import now_iso
-from engine.storage.locks import Busy, training_lock
 from engine.storage.runfolder import RunFolder
 from engine.training import dataprep, pipeline
-from engine.training.distribute import is_chief, make_strategy
+from engine.training.distribute import cluster_size, make_strategy
 from engine.training.schedule import Budget, learning_rate
 from engine.training.settings import TrainConfig
 from engine.training.status import StatusWriter
@@ -42,86 +36,7 @@ class StopRequested(Exception):
     """SIGTERM (the dashboard's Stop button) arrived; the loop saved and leaves cleanly."""
 
 
-_STOP = threading.Event()
-
-
-def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    _STOP.set()  # the loop saves and leaves at the next step (never mid-save)
-
-
-def run_training(model_dir: str | os.PathLike, dataset: str | None = None, settings: TrainConfig | None = None, *,
-                 val_dataset: str | None = None, resume: bool = True, preset: str | None = None,
-                 prepare_data=None, bundle: bool = True) -> int:
-    """Train into `model_dir`, keeping status.json true at every moment. Returns an exit code.
-
-    `settings` (with `dataset`) start a new run; without them the run's config.json is used (a run
-    prepared by the dashboard's launcher, or one being resumed). `prepare_data` replaces
-    dataprep.prepare (pretraining learns from rendered plates); `bundle`: make the download at the end.
-    """
-    run = RunFolder(model_dir)
-    chief = is_chief(settings.strategy if settings else (run.config().get("settings") or {}).get("strategy", "default"))
-    if chief:
-        run.path.mkdir(parents=True, exist_ok=True)
-    handler = _log_to(run if chief else None)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    config = _config(run, dataset, settings, val_dataset, resume, preset, write=chief)
-    status = StatusWriter(run, enabled=chief)
-    try:
-        with training_lock(run.path.name, run.path) if chief else nullcontext():
-            status.update(state="running", pid=os.getpid(), run=run.path.name, phase="Loading the training engine",
-                          started_at=now_iso(), finished_at=None, error=None, verdict=None, percent=0)
-            Trainer(run, config, status, chief, resume, prepare_data, bundle).fit()
-        return 0
-    except Busy as exc:
-        log.error("%s", exc)
-        status.update(state="failed", error=str(exc), phase=str(exc), finished_at=now_iso())
-        return 3
-    except StopRequested:
-        kept = run.checkpoint("last").exists()
-        log.info("Stopped on request.%s", " The last checkpoint is kept." if kept else "")
-        status.update(state="stopped", finished_at=now_iso(), eta_seconds=None, resumable=kept,
-                      phase="Stopped. Resume continues from the last save." if kept
-                      else "Stopped before anything was learned; nothing was kept. Start a new training.")
-        return 0
-    except Exception as exc:  # noqa: BLE001 - the run must record any failure for the operator
-        log.error("Training failed: %s\n%s", exc, traceback.format_exc())
-        status.update(state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now_iso(), eta_seconds=None,
-                      phase="Training failed. See train.log for details.", resumable=run.checkpoint("last").exists())
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-
-
-def _log_to(run: RunFolder | None) -> logging.Handler:
-    """train.log in the run folder (the chief's); other workers of a cluster log to stderr only."""
-    handler = logging.FileHandler(run.log_path, encoding="utf-8") if run else logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
-    return handler
-
-
-def _config(run: RunFolder, dataset, settings, val_dataset, resume: bool, preset, write: bool = True) -> dict:
-    """config.json: the run's settings (written by the launcher, or here for a CLI run)."""
-    from engine.storage.files import atomic_write_json
-
-    existing = run.config() if resume else {}
-    if existing.get("settings") and (settings is None or run.checkpoint("last").exists()):
-        config = existing
-        if settings is not None:  # a resumed CLI run may get a new budget
-            for key in ("max_steps", "max_minutes", "patience", "num_epoch", "steps_per_checkpoint"):
-                config["settings"][key] = getattr(settings, key)
-    else:
-        if dataset is None:
-            raise ValueError(f"{run.path} has no config.json: give the dataset to train on.")
-        config = {"dataset": str(Path(dataset).resolve()) if Path(dataset).exists() else str(dataset),
-                  "val_dataset": val_dataset, "preset": preset, "created_at": now_iso(),
-                  "settings": (settings or TrainConfig()).to_dict()}
-    if write:
-        atomic_write_json(run.config_path, config)
-    return config
+STOP = threading.Event()  # set by SIGTERM (run.py): the loop saves and leaves at the next step, never mid-save
 
 
 class Trainer:
@@ -145,6 +60,7 @@ class Trainer:
     def _prepare(self) -> None:
         cfg, resolved = self.settings, self.resolved
         dataset = self.config["dataset"]
+        self.strategy = make_strategy(cfg.strategy)  # first: a cluster must be joined before any TensorFlow op
         if self.state is not None:
             dataprep.check_split(dataset, resolved.get("split_fingerprint"))
             log.info("Resuming at step %d", self.meta.get("step", 0))
@@ -153,7 +69,7 @@ class Trainer:
         box = self.data.box
         if not resolved:
             resolved = {"input": [box.height, box.width], "slots": self.data.slots, "charset": self.data.charset.chars,
-                        "architecture": start.architecture if start else {},
+                        "architecture": start.architecture if start else (cfg.architecture or {}),
                         "started_from": start.describe() if start else {"from": "none"}, **self.data.notes}
             self.resolved = resolved
             self.config["resolved"] = resolved
@@ -174,7 +90,6 @@ class Trainer:
         cfg, data = self.settings, self.data
         tf.random.set_seed(cfg.seed)
         keras.utils.set_random_seed(cfg.seed)
-        self.strategy = make_strategy(cfg.strategy)
         arch = self.resolved.get("architecture") or {}
         with self.strategy.scope():
             self.model = build_model(data.charset.vocab_size, data.slots, data.box.height, data.box.width, arch)
@@ -239,35 +154,41 @@ class Trainer:
         peak = cfg.learning_rate(self.resolved["started_from"].get("from") == "none")
         import tensorflow as tf
 
+        multi_worker = cfg.strategy == "multi-worker"
+        workers = cluster_size() if multi_worker else 1  # see steps.make_train_step's agree()
+        epoch_limit = cfg.num_epoch * self._steps_per_pass()
+        lr, finishing = 0.0, False
         while True:
             planned = budget.planned_steps(step)
-            if step >= planned or budget.out_of_time() or step >= cfg.num_epoch * self._steps_per_pass():
-                break
+            if self.chief:  # the chief decides when to end; in a cluster every worker hears it with the step
+                finishing = finishing or step + 1 >= min(planned, epoch_limit) or budget.out_of_time()
             lr = learning_rate(step, planned, peak, cfg.warmup_steps)
             decay = min(cfg.ema_momentum, (1.0 + step) / (10.0 + step)) if cfg.ema_momentum else 0.0
-            stop = float(_STOP.is_set())
-            agreed = self.train_step(next(iterator), tf.constant([lr if self.chief else 0.0, stop]), tf.constant(decay))
+            controls = [lr * workers if self.chief else 0.0, float(STOP.is_set()), float(finishing)]
+            agreed = self.train_step(next(iterator), tf.constant(controls), tf.constant(decay))
             step = self.step = step + 1
             if step == 3:
                 budget.start_measuring(step)  # the first steps include tracing and compiling
-            # outside a cluster the flag is read on the host: no wait on the device every step
-            if (float(agreed) if cfg.strategy == "multi-worker" else stop) > 0:
+            # outside a cluster the flags are the host's own: no wait on the device every step
+            stop, finishing = (bool(v) for v in (agreed.numpy()[1:] if multi_worker else controls[1:]))
+            if stop:
                 self._save_last()
                 raise StopRequested()
             if snapshots and step >= snapshots[0]:
                 self._save_snapshot(snapshots.pop(0))
             if cfg.steps_per_checkpoint and step % cfg.steps_per_checkpoint == 0:
                 self._save_last()
+            if finishing:
+                break
             now = time.monotonic()
-            if now - last_check >= cfg.check_every_seconds:
-                if self._check(lr):
-                    break
+            if self.chief and now - last_check >= cfg.check_every_seconds:
+                finishing = self._check(lr)  # patience: end with the next step
                 last_check = now = time.monotonic()
             if now - last_status >= STATUS_EVERY:
                 self._report(step)
                 last_status = now
-        if self.checked_at != self.step:
-            self._check(lr if step else 0.0)
+        if self.chief and self.checked_at != self.step:
+            self._check(lr, final=True)
         if budget.out_of_time():
             log.info("Time limit of %.1f minutes reached at step %d.", cfg.max_minutes, step)
         self.finish()
@@ -297,8 +218,13 @@ class Trainer:
     def _averaged(self) -> dict[str, np.ndarray]:
         return {key: var.numpy() for key, var in zip(self.keys, self.average)}
 
-    def _check(self, lr: float) -> bool:
-        """Score the averaged weights on the held-out photos, save, log a metrics row. True: stop early."""
+    def _check(self, lr: float, final: bool = False) -> bool:
+        """Score the averaged weights on the held-out photos, save, log a metrics row. True: stop early.
+
+        The kept model is the best-scoring one; at the end of the schedule the final weights are kept
+        unless they score clearly worse (by more than one photo): a few held-out photos are a noisy
+        judge, and the fully annealed weights usually read best.
+        """
         cfg = self.settings
         averaged = self._averaged()
         texts = self._read_check_photos(averaged)
@@ -308,7 +234,8 @@ class Trainer:
         self.totals.assign([0.0, 0.0, 0.0])
         self.checks += 1
         self.checked_at = self.step
-        improved = score > self.best
+        margin = max(1.0 / max(len(labels), 1), 0.005) if final else 0.0
+        improved = score[0] >= self.best[0] - margin if final else score > self.best
         if improved:
             self.best, self.best_step, self.stale = score, self.step, 0
             self._save("best", weights=averaged)
@@ -410,5 +337,5 @@ class Trainer:
 
 
 def _check_stop() -> None:
-    if _STOP.is_set():
+    if STOP.is_set():
         raise StopRequested()

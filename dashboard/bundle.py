@@ -1,0 +1,51 @@
+"""The model download, in one step: the trainer prepares bundle.zip when training ends; when it is
+missing, or older than the model, the threshold or the scores it holds, it is made again here
+(with a spinner) before the download button appears."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.errors import show_error
+from engine.storage.files import human_bytes
+from engine.storage.runfolder import RunFolder
+
+ABOUT = ("The download is one zip file with the trained model, its scores, the threshold you chose and a README. "
+         "Unzip it on any computer with Python and run `python read_plates.py photos/ > readings.csv` to read a "
+         "folder of plate photos (the README also shows how to use it from TensorFlow or TF Serving).")
+
+
+def bundle_is_current(run: dict) -> bool:
+    """bundle.zip exists and is newer than everything it is made from."""
+    folder = RunFolder(run["path"])
+    bundle = folder.bundle_path
+    if not bundle.exists():
+        return False
+    sources = [folder.model_checkpoint(), Path(run["path"]) / "threshold.json", folder.evaluation_path]
+    made = bundle.stat().st_mtime
+    return all(p is None or not p.exists() or p.stat().st_mtime <= made for p in sources)
+
+
+def download(run: dict, *, key: str) -> None:
+    """The note on what the download holds, and the download button (preparing the zip first if needed)."""
+    st.markdown(ABOUT)
+    if not run.get("has_checkpoint"):
+        st.caption("This run has no saved model yet, so there is nothing to download.")
+        return
+    if run.get("active"):
+        st.caption("The download is ready when the training ends (or is stopped).")
+        return
+    if not bundle_is_current(run):
+        try:
+            with st.spinner("Preparing the download (this takes up to a minute)..."):
+                from engine.reading.export import make_bundle
+
+                make_bundle(run["path"])
+        except Exception as exc:  # noqa: BLE001
+            show_error("The download could not be prepared.", exc)
+            return
+    bundle = RunFolder(run["path"]).bundle_path
+    st.download_button(f"Download the model ({human_bytes(bundle.stat().st_size)})", lambda: bundle.read_bytes(),
+                       file_name=f"plate-reader-{run['id']}.zip", mime="application/zip", type="primary",
+                       icon=":material/download:", key=key, on_click="ignore")

@@ -1,0 +1,172 @@
+"""The label check: two models, each trained from the starter on one half of the photos (grouped by
+plate, so a plate's photos stay on one side) and reading the other half, so every photo gets a reading
+from a model that never saw it: `label_check.csv` (file, label, reading, confidence, split, model,
+label_odds). `label_odds` is the probability the model gives the label over the one it gives its
+reading: confidence alone does not tell a wrong label (the label's character gets almost nothing) from
+a hard photo (the model hesitates between its reading and the label). engine/reading/review.py turns
+the readings into the list the operator reviews.
+
+It runs as a training does (`python -m engine check-labels`, launched by engine.runs.start_label_check):
+it holds the training lock for its whole life and keeps status.json with the same fields.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Callable
+
+from engine.data.dataset import DatasetFolder, is_dataset_folder
+from engine.data.split import grouped_split
+from engine.storage.csvfile import write_csv
+from engine.storage.files import atomic_write_json, now_iso
+from engine.storage.locks import Busy, training_lock
+from engine.storage.runfolder import RunFolder
+from engine.training.status import StatusWriter
+
+HALVES = ("half-a", "half-b")
+CHECK_FILE = "label_check.csv"
+CHECK_COLUMNS = ("file", "label", "reading", "confidence", "split", "model", "label_odds")
+MIN_PHOTOS = 20  # fewer photos cannot be split in two halves that each teach a model something
+BATCH = 64
+Progress = Callable[[str, float], None]  # (phase, percent)
+
+
+def check_labels(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, steps: int = 600,
+                 progress: Progress | None = None) -> Path:
+    """Train one model per half from the starter, read the other half with each; returns label_check.csv.
+
+    Holds the training lock throughout (Busy while another training runs) and keeps out_dir/status.json
+    like a training's; SIGTERM stops it (StopRequested is raised after status.json says `stopped`).
+    """
+    from engine.training.run import log_to_run_folder, stop_on_sigterm
+    from engine.training.trainer import StopRequested
+
+    dataset, out = DatasetFolder(dataset_dir), RunFolder(out_dir)
+    if not is_dataset_folder(dataset.path):
+        raise ValueError(f"{dataset.path} is not an imported dataset folder.")
+    out.path.mkdir(parents=True, exist_ok=True)
+    status = _CheckStatus(out, progress)
+    handler = log_to_run_folder(out)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with training_lock(out.path.name, out.path):
+            status.update(state="running", pid=os.getpid(), run=out.path.name, phase="Splitting the photos in two",
+                          started_at=now_iso(), finished_at=None, error=None, percent=0)
+            if not out.config():  # a check run from the command line says what it is, as a launched one does
+                atomic_write_json(out.config_path, {"kind": "label-check", "dataset": str(dataset.path.resolve()),
+                                                    "name": "", "created_at": now_iso(), "steps": steps})
+            rows = [r for r in dataset.rows() if not r["excluded"]]
+            if len(rows) < MIN_PHOTOS:
+                raise ValueError(f"A label check needs at least {MIN_PHOTOS} photos ({len(rows)} are not left out).")
+            sides = grouped_split([r["label"] for r in rows], 0.5, seed=0)
+            readings = [r for i in range(len(HALVES)) for r in _check_half(dataset, out, rows, sides, i, steps, status)]
+            write_csv(out.path / CHECK_FILE, CHECK_COLUMNS, ([r[c] for c in CHECK_COLUMNS] for r in readings))
+            differ = sum(r["reading"] != r["label"] for r in readings)
+            status.update(state="finished", finished_at=now_iso(), percent=100, eta_seconds=0,
+                          phase=f"Finished: {differ} of {len(readings)} photos were read differently from their label")
+        return out.path / CHECK_FILE
+    except StopRequested:
+        status.update(state="stopped", finished_at=now_iso(), eta_seconds=None, phase="Stopped. Start a new check.")
+        raise
+    except Exception as exc:
+        status.update(state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now_iso(), eta_seconds=None,
+                      phase=str(exc) if isinstance(exc, Busy) else "The label check failed. See train.log for details.")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _check_half(dataset: DatasetFolder, out: RunFolder, rows: list[dict], sides: list[str], index: int, steps: int,
+                status: _CheckStatus) -> list[dict]:
+    """Train model `index` on its side of the split (from the starter, the normal trainer); it reads the other."""
+    from engine.training.run import _config
+    from engine.training.settings import TrainConfig
+    from engine.training.trainer import Trainer
+
+    name, learn = HALVES[index], ("train", "test")[index]
+    data = _half_dataset(dataset, out.path / f"data-{name}", [r for r, side in zip(rows, sides) if side == learn])
+    run = RunFolder(out.path / name)
+    shutil.rmtree(run.path, ignore_errors=True)  # a check starts afresh: no checkpoint of an earlier one
+    run.path.mkdir()
+    config = _config(run, str(data.path), TrainConfig(max_steps=steps), None, False, None)
+    # the trainer's internals, not run_training: this process already holds the training lock, and
+    # closing a second descriptor of the lock file would release it (POSIX record locks)
+    Trainer(run, config, _HalfStatus(run, status, index), True, False, None, False).fit()
+    shutil.rmtree(data.path)
+    status.update(phase=f"Model {index + 1} of {len(HALVES)}: reading the photos it never saw")
+    unseen = [r for r, side in zip(rows, sides) if side != learn]
+    return [{**reading, "model": name} for reading in _read(run, dataset, unseen)]
+
+
+def _half_dataset(dataset: DatasetFolder, folder: Path, rows: list[dict]) -> DatasetFolder:
+    """A dataset folder of training photos only, whose images/ links to the real one: no photo copied."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "images").symlink_to(dataset.images_dir.resolve(), target_is_directory=True)
+    half = DatasetFolder(folder)
+    half.write_rows({**r, "split": "train"} for r in rows)
+    return half
+
+
+def _read(run: RunFolder, dataset: DatasetFolder, rows: list[dict]) -> list[dict]:
+    """Each photo's reading, its confidence, and `label_odds`: the probability of the label over that of
+    the reading, from the same per-character probabilities (1: the label is the reading; blank: the
+    label has a character the model never learned)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from engine.data.images import decode_gray
+    from engine.model.preprocess import fit_to_box
+    from engine.reading.reader import PlateReader
+
+    reader = PlateReader.load(run.path)
+    model, charset = reader.model, reader.charset
+    out = []
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start:start + BATCH]
+        images = np.stack([fit_to_box(decode_gray(dataset.image_path(r["file"]).read_bytes()), model.height,
+                                      model.width)[0] for r in batch])
+        for row, p in zip(batch, tf.nn.softmax(model(images, training=False)["logits"], axis=-1).numpy()):
+            ids, best = p.argmax(-1), p.max(-1)
+            length = next((i for i, t in enumerate(ids) if t == 0), len(ids))
+            known = charset.knows(row["label"]) and len(row["label"]) < len(ids)
+            odds = np.prod(p[np.arange(len(ids)), charset.encode(row["label"], len(ids))] / best) if known else None
+            out.append({"file": row["file"], "label": row["label"], "reading": charset.decode(ids),
+                        "confidence": f"{np.prod(best[:length + 1]):.4f}", "split": row["split"],
+                        "label_odds": "" if odds is None else f"{odds:.3g}"})
+    return out
+
+
+class _CheckStatus(StatusWriter):
+    """The check's status.json, also told to `progress` (the command line prints it)."""
+
+    def __init__(self, run: RunFolder, progress: Progress | None):
+        super().__init__(run)
+        self.progress = progress
+
+    def update(self, **fields) -> None:
+        super().update(**fields)
+        if self.progress:
+            self.progress(str(self.fields.get("phase") or ""), float(self.fields.get("percent") or 0))
+
+
+class _HalfStatus(StatusWriter):
+    """One model's status.json, echoed into the check's as its share of the whole."""
+
+    def __init__(self, run: RunFolder, outer: _CheckStatus, index: int):
+        super().__init__(run)
+        self.outer, self.index = outer, index
+
+    def update(self, **fields) -> None:
+        super().update(**fields)
+        done, eta = float(self.fields.get("percent") or 0), self.fields.get("eta_seconds")
+        if eta is not None and self.index + 1 < len(HALVES):  # the next model takes about as long as this one
+            eta += (float(self.fields.get("elapsed_seconds") or 0) + eta) * (len(HALVES) - self.index - 1)
+        percent = max(float(self.outer.fields.get("percent") or 0), (100.0 * self.index + done) / len(HALVES))
+        self.outer.update(phase=f"Model {self.index + 1} of {len(HALVES)}: {self.fields.get('phase', '')}",
+                          percent=round(min(99.0, percent), 1), eta_seconds=eta)  # a progress bar never goes back

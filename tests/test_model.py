@@ -1,0 +1,96 @@
+"""The model's contracts: checkpoints by name, starting from another model, the schedule, the starter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.model import checkpoint as ckpt
+from engine.model.charset import Charset
+from engine.model.network import build_model, read_outputs
+
+
+def _texts(model, charset: Charset, images: np.ndarray) -> list[str]:
+    out = read_outputs(**model(images, training=False))
+    return [charset.decode(ids, int(n)) for ids, n in zip(out["ids"].numpy(), out["length"].numpy())]
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(16, 32, 128, 1)).astype(np.float32)
+
+
+def test_checkpoints_restore_by_name_and_refuse_a_different_network(tmp_path, images):
+    charset = Charset("0123456789AB")
+    model = build_model(charset.vocab_size, 8, 32, 128)
+    path = tmp_path / "last.npz"
+    ckpt.save(path, model, {"step": 3, "charset": charset.chars, "model": model.get_config()})
+    state = ckpt.load(path)
+    assert state.meta["step"] == 3 and "cnn/c1_conv/kernel" in state.weights
+    again = build_model(charset.vocab_size, 8, 48, 128)  # another input size: the same weights fit
+    ckpt.restore(again, state.weights)
+    assert _texts(again, charset, images[:, :32]) is not None
+    other = build_model(charset.vocab_size, 8, 32, 128, {"filters": [8, 16, 32, 48], "dim": 64})
+    with pytest.raises(ckpt.CheckpointMismatch) as info:
+        ckpt.restore(other, state.weights)
+    assert "different shape" in str(info.value) and "cnn/" in str(info.value)
+    bad = dict(state.weights)
+    bad.pop("classifier/kernel")
+    with pytest.raises(ckpt.CheckpointMismatch, match="missing: classifier/kernel"):
+        ckpt.restore(model, bad)
+
+
+def test_new_characters_are_added_and_known_ones_keep_their_readings(images):
+    old = Charset("0123456789ABCDE")
+    model = build_model(old.vocab_size, 9, 32, 128)
+    before = _texts(model, old, images)
+    new = old.extended(["AB*Z9"])
+    assert new.chars == "0123456789ABCDE*Z"  # known characters keep their places; new ones are appended
+    grown = build_model(new.vocab_size, 9, 32, 128)
+    ckpt.restore(grown, ckpt.transplant(ckpt.model_weights(model), old, grown, new))
+    assert _texts(grown, new, images) == before
+    reordered = Charset("EDCBA9876543210")  # the same characters in another order still read the same
+    moved = build_model(reordered.vocab_size, 9, 32, 128)
+    ckpt.restore(moved, ckpt.transplant(ckpt.model_weights(model), old, moved, reordered))
+    assert _texts(moved, reordered, images) == before
+
+
+def test_slots_are_cut_or_extended_for_another_longest_plate(images):
+    charset = Charset("0123456789")
+    model = build_model(charset.vocab_size, 12, 32, 128)
+    for slots in (6, 16):
+        other = build_model(charset.vocab_size, slots, 32, 128)
+        ckpt.restore(other, ckpt.transplant(ckpt.model_weights(model), charset, other, charset))
+        assert len(_texts(other, charset, images)) == len(images)
+
+
+def test_the_schedule_warms_up_decays_to_a_floor_and_plans_in_steps():
+    from engine.training.schedule import FLOOR, MIN_PLAN, Budget, learning_rate
+
+    peak = 1e-3
+    assert learning_rate(0, 1000, peak, 100) < learning_rate(99, 1000, peak, 100) == pytest.approx(peak)
+    assert learning_rate(1000, 1000, peak, 100) == pytest.approx(FLOOR * peak)
+    assert learning_rate(5000, 1000, peak, 100) == pytest.approx(FLOOR * peak), "never below the floor"
+    assert learning_rate(500, 1000, peak, 100) > learning_rate(800, 1000, peak, 100)
+    budget = Budget(max_steps=3000, max_seconds=None, spent_seconds=0.0, reserve_seconds=0.0)
+    assert budget.planned_steps(10) == 3000 and not budget.out_of_time()
+    slow = Budget(max_steps=3000, max_seconds=60.0, spent_seconds=59.0, reserve_seconds=0.0)
+    slow.start_measuring(0)
+    slow._speed_since = (slow._speed_since[0] - 10.0, 0)  # 10 s measured for 20 steps: 2 steps/s
+    assert slow.planned_steps(20) == MIN_PLAN, "a busy machine shortens the plan, never below MIN_PLAN"
+
+
+def test_the_starter_reads_generated_plates_well_above_chance():
+    """The shipped starter model, before any training on the operator's photos."""
+    from engine.data.sample import sample_images
+    from engine.model.starter import STARTER_FILE, load_starter
+    from engine.reading.metrics import char_accuracy, plate_accuracy
+    from engine.reading.reader import PlateReader
+
+    start = load_starter()
+    assert "皖" in start.charset.chars and start.slots >= 10
+    assert STARTER_FILE.stat().st_size < 3_000_000, "the shipped weights stay small"
+    reader = PlateReader.from_checkpoint(STARTER_FILE)
+    photos = list(sample_images(60, seed=42))
+    texts = [r.text for r in reader.read([data for _, data in photos])]
+    labels = [name.split("_")[0].split(".")[0] for name, _ in photos]
+    assert char_accuracy(texts, labels) > 0.6 and plate_accuracy(texts, labels) > 0.2, (texts[:5], labels[:5])
