@@ -3,28 +3,16 @@ missing, or older than the model, the threshold or the scores it holds, it is ma
 (with a spinner) before the download button appears."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from dashboard.errors import show_error
+from engine.reading.export import bundle_is_current
 from engine.storage.files import human_bytes
 from engine.storage.runfolder import RunFolder
 
 ABOUT = ("The download is one zip file with the trained model, its scores, the threshold you chose and a README. "
          "Unzip it on any computer with Python and run `python read_plates.py photos/ > readings.csv` to read a "
          "folder of plate photos (the README also shows how to use it from TensorFlow or TF Serving).")
-
-
-def bundle_is_current(run: dict) -> bool:
-    """bundle.zip exists and is newer than everything it is made from."""
-    folder = RunFolder(run["path"])
-    bundle = folder.bundle_path
-    if not bundle.exists():
-        return False
-    sources = [folder.model_checkpoint(), Path(run["path"]) / "threshold.json", folder.evaluation_path]
-    made = bundle.stat().st_mtime
-    return all(p is None or not p.exists() or p.stat().st_mtime <= made for p in sources)
 
 
 def download(run: dict, *, key: str) -> None:
@@ -36,7 +24,7 @@ def download(run: dict, *, key: str) -> None:
     if run.get("active"):
         st.caption("The download is ready when the training ends (or is stopped).")
         return
-    if not bundle_is_current(run):
+    if not bundle_is_current(run["path"]):
         try:
             with st.spinner("Preparing the download (this takes up to a minute)..."):
                 from engine.reading.export import make_bundle

@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import traceback
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import streamlit as st
 
 from dashboard.text import plain
 
 log = logging.getLogger("plate_studio.dashboard")
+T = TypeVar("T")
 
 
 def show_error(message: str, exc: BaseException | None = None, *, details: str | None = None) -> None:
@@ -37,6 +38,21 @@ def friendly_errors(message: str) -> Iterator[None]:
         if _is_streamlit_control_flow(exc):
             raise
         show_error(f"{message} {reason(exc)}".strip(), exc)
+
+
+def attempt(action: Callable[[], T], failure: str) -> tuple[bool, T | None]:
+    """Run an engine action for a button: (done, its result). A refusal the engine explains (busy, an
+    unusable name or value, a missing file) is shown after `failure` in its own plain words; anything
+    else as `failure` with the details folded away."""
+    from engine.storage.locks import Busy
+
+    try:
+        return True, action()
+    except (Busy, FileNotFoundError, ValueError) as exc:  # UnsafeName and the engine's refusals are ValueErrors
+        show_error(f"{failure} {reason(exc)}")
+    except Exception as exc:  # noqa: BLE001 - the UI's last line of defence
+        show_error(failure, exc)
+    return False, None
 
 
 def _is_streamlit_control_flow(exc: BaseException) -> bool:

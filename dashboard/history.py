@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard.errors import show_error
+from dashboard.errors import attempt
 from dashboard.runinfo import run_title, state_word, verdict_word
-from dashboard.text import fmt_duration, fmt_pct, fmt_time, plain, quoted
+from dashboard.text import fmt_duration, fmt_pct, fmt_time, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
 
@@ -40,13 +40,8 @@ def delete_box(run: dict) -> None:
         return
     confirm = st.checkbox("Yes, delete this run for good", key=f"runs_confirm_{run['id']}")
     if st.button("Delete run", icon=":material/delete:", disabled=not confirm, key=f"runs_delete_{run['id']}"):
-        try:
-            runs.delete_run(run["id"])
-        except runs.TrainingBusy as exc:
-            show_error(plain(exc))
-        except Exception as exc:  # noqa: BLE001
-            show_error("The run could not be deleted.", exc)
-        else:
+        done, _ = attempt(lambda: runs.delete_run(run["id"]), "The run could not be deleted.")
+        if done:
             st.session_state.pop("runs_pick", None)
             st.toast(f"Deleted {quoted(run_title(run))}.", icon=":material/delete:")
             st.rerun()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -94,7 +93,7 @@ def model_stamp(run: dict) -> tuple[float, float]:
     """Changes whenever the model or the chosen threshold on disk changes (the reader's cache key)."""
     folder = RunFolder(run["path"])
     model = folder.model_checkpoint()
-    threshold = Path(run["path"]) / "threshold.json"
+    threshold = folder.threshold_path
     return (model.stat().st_mtime if model else 0.0, threshold.stat().st_mtime if threshold.exists() else 0.0)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.errors import show_error
+from dashboard.errors import attempt, show_error
 from dashboard.results import photo_bytes
-from dashboard.text import fmt_duration, fmt_time, plain, quoted
+from dashboard.text import fmt_duration, fmt_time, plain, plural, quoted
 from engine import runs
 from engine.data.dataset import DatasetFolder, is_dataset_folder
 from engine.reading.review import review_rows
@@ -64,7 +64,7 @@ def _flagged(run: dict, dataset: DatasetFolder, flagged: list[dict]) -> None:
                 "split": st.column_config.TextColumn("Used for"),
             },
         )
-        st.caption(f"{len(table)} photos listed. Click a row to fix it.")
+        st.caption(f"{plural(len(table), 'photo')} listed. Click a row to fix it.")
     rows = list(picked.selection.rows or [])
     row = flagged[rows[0] if rows and rows[0] < len(flagged) else 0]
     with right:
@@ -122,13 +122,8 @@ def _check(run: dict, dataset: DatasetFolder, check: dict | None) -> None:
     if st.button("Check every label", icon=":material/fact_check:", key=f"review_check_{run['id']}",
                  disabled=active is not None,
                  help="Busy while a training runs." if active else "Reads every photo with a model that never saw it."):
-        try:
-            runs.start_label_check(dataset.path)
-        except runs.TrainingBusy as exc:
-            show_error(plain(exc))
-        except ValueError as exc:
-            show_error(f"The label check could not start: {plain(exc)}")
-        else:
+        done, _ = attempt(lambda: runs.start_label_check(dataset.path), "The label check could not start.")
+        if done:
             st.rerun()
 
 

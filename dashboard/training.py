@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.errors import log, reason, show_error
+from dashboard.errors import attempt, log, reason
 from dashboard.pickers import remember
 from dashboard.runinfo import run_title
 from dashboard.text import fmt_pct, fmt_time, plain
@@ -101,20 +101,11 @@ def _bound(value: Any, kind: type) -> Any:
 # Start / Stop / Resume ---------------------------------------------------------------------------------
 def start(dataset_path: str, preset: str, name: str, init_from: str, settings: dict[str, Any]) -> str | None:
     """Start a training; on success remember and show it (returns its id), else say why."""
-    try:
-        run_id = runs.start_run(dataset_path, preset=preset, name=name or None, init_from=init_from, **settings)
-    except runs.TrainingBusy as exc:
-        show_error(plain(exc))
-    except runs.UnsafeName as exc:
-        show_error(f"That run name cannot be used: {plain(exc)}")
-    except (FileNotFoundError, ValueError) as exc:
-        show_error(f"The training could not start: {plain(exc)}")
-    except Exception as exc:  # noqa: BLE001
-        show_error("The training could not start because of an unexpected problem.", exc)
-    else:
+    done, run_id = attempt(lambda: runs.start_run(dataset_path, preset=preset, name=name or None, init_from=init_from,
+                                                  **settings), "The training could not start.")
+    if done:
         watch(run_id)
-        return run_id
-    return None
+    return run_id
 
 
 def watch(run_id: str) -> None:
@@ -146,15 +137,8 @@ def stop(run_id: str) -> None:
 
 
 def resume(run_id: str) -> None:
-    try:
-        runs.resume_run(run_id)
-    except runs.TrainingBusy as exc:
-        show_error(plain(exc))
-    except ValueError as exc:
-        show_error(plain(exc))
-    except Exception as exc:  # noqa: BLE001
-        show_error("The training could not be resumed.", exc)
-    else:
+    done, _ = attempt(lambda: runs.resume_run(run_id), "The training could not be resumed.")
+    if done:
         watch(run_id)
         note("info", "Resumed: training continues from the last save.")
         st.rerun()

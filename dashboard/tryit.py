@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -96,11 +94,3 @@ def summary(rows: list[dict], threshold: float | None) -> str:
     if named:
         parts.append(f"**{sum(r['matches_name'] for r in named)}** of {len(named)} right where the file name is the plate text")
     return "; ".join(parts) + "."
-
-
-def csv_bytes(rows: list[dict]) -> bytes:
-    """The rows as the engine writes them (formula-looking cells neutralised for spreadsheets)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "readings.csv"
-        batch.write_rows(path, rows)
-        return path.read_bytes()

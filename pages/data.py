@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard import data as ddata
 from dashboard.common import page_guard
-from dashboard.errors import show_error
+from dashboard.errors import attempt
 from dashboard.pickers import remembered_choice
 from dashboard.text import fmt_time, plain, quoted
 from engine import runs
@@ -112,13 +112,8 @@ if actions.button("Train on this dataset", type="primary", icon=":material/model
 with actions.popover("Delete dataset", icon=":material/delete:"):
     st.write(f"Delete {quoted(pick)} and its imported photos? Runs trained on it are kept.")
     if st.button("Yes, delete it", type="primary", key="data_delete_confirm"):
-        try:
-            runs.delete_dataset(pick)
-        except runs.TrainingBusy as exc:
-            show_error(plain(exc))
-        except Exception as exc:  # noqa: BLE001
-            show_error("The dataset could not be deleted.", exc)
-        else:
+        done, _ = attempt(lambda: runs.delete_dataset(pick), "The dataset could not be deleted.")
+        if done:
             st.session_state.pop("data_pick", None)
             st.session_state.pop("chosen_dataset", None)
             st.query_params.pop("dataset", None)

@@ -26,7 +26,7 @@ if outside:
     st.warning("Another training is running on this machine (started outside the dashboard, e.g. from the "
                "command line). Wait for it to finish before starting one here.", icon=":material/hourglass_top:")
 if active:
-    st.warning(f"{quoted(run_title(active))} is training now. One training runs at a time: wait for it to "
+    st.warning(f"{quoted(run_title(active))} is running now. One training runs at a time: wait for it to "
                "finish, or stop it below.", icon=":material/hourglass_top:")
 if watched:
     live.panel(watched)

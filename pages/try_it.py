@@ -8,6 +8,7 @@ from dashboard import tryit
 from dashboard.common import page_guard
 from dashboard.pickers import choose_run
 from dashboard.text import fmt_pct, plain
+from engine.reading import batch
 
 page_guard()
 st.title("Try it")
@@ -52,7 +53,7 @@ with left:
             "problem": st.column_config.TextColumn("Could not be read because", width="medium"),
         },
     )
-    st.download_button("Download the readings (CSV)", tryit.csv_bytes(rows), file_name="readings.csv",
+    st.download_button("Download the readings (CSV)", batch.rows_csv(rows), file_name="readings.csv",
                        mime="text/csv", icon=":material/download:", key="try_csv", on_click="ignore")
 with right:
     chosen = list(picked.selection.rows or [])

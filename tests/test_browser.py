@@ -78,6 +78,7 @@ def shot(page, name: str, *, whole: bool = True) -> None:
     """Screenshot: what the operator sees at 1440x900, or the whole page (Streamlit scrolls inside its
     main area, so the viewport grows to fit and is put back)."""
     ARTIFACTS.mkdir(exist_ok=True)
+    page.mouse.move(0, 0)  # no tooltip of whatever was clicked last
     idle(page)
     page.evaluate("document.fonts.ready")
     if not whole:

@@ -271,7 +271,7 @@ def test_sigkill_between_checks_reads_failed_and_keeps_the_last_checkpoint(crash
     assert seen["status"]["state"] == "running", "status.json is what the killed trainer last wrote"
     run = seen["run"]  # ... and the dashboard's reading of it says what really happened
     assert run["state"] == "failed" and not run["active"] and run["has_checkpoint"] and run["resumable"]
-    assert "ended unexpectedly" in run["status"]["error"] and "Resume" in run["status"]["error"]
+    assert "ended unexpectedly" in run["status"]["error"]
     rows = seen["metrics"]
     assert [r["check"] for r in rows] == list(range(1, len(rows) + 1))
     # the checkpoint that loads is a per-step one, newer than the last metrics line
@@ -301,20 +301,18 @@ def test_a_restarted_dashboard_reattaches_to_the_running_training(resumed: dict)
     folder = RunFolder(resumed["run_dir"])
     at = app_page("pages/train.py")
     assert runs.get_run(run_id)["active"], "the training ended before the page could be checked"
-    assert any("crash test" in w.value and "training now" in w.value for w in at.warning)
+    assert any("crash test" in w.value and "running now" in w.value for w in at.warning)
     assert at.button(key="train_start").disabled
     assert at.button(key="train_stop")  # the live panel of the run, with its Stop button
-    assert any(s.value == "crash test" for s in at.subheader)
-    assert shown_metrics(at)["Epoch"].endswith(f"/ {EPOCHS}")
+    assert any("crash test" in s.value for s in at.subheader)
+    shown = int(shown_metrics(at)["Step"].split(" ")[0].replace(",", ""))
 
-    # live: once the trainer reports a newer epoch, a new server session shows it
-    shown = int(shown_metrics(at)["Epoch"].split("/")[0])
-    wait_until(lambda: (folder.status().get("epoch") or 0) > shown or not runs.get_run(run_id)["active"], 240,
-               "the epoch did not advance")
-    now = folder.status().get("epoch") or 0
+    # live: once the trainer reports a newer step, a new server session shows it
+    wait_until(lambda: (folder.status().get("step") or 0) > shown or not runs.get_run(run_id)["active"], 240,
+               "the step did not advance")
+    now = folder.status().get("step") or 0
     at = app_page("pages/train.py")
-    assert int(shown_metrics(at)["Epoch"].split("/")[0]) >= max(now, shown + 1)
-    assert len(at.get("plotly_chart")) == 2  # loss and accuracy, drawn from metrics.jsonl
+    assert int(shown_metrics(at)["Step"].split(" ")[0].replace(",", "")) >= min(now, STEPS)
 
 
 def test_resume_after_the_kills_continues_and_finishes(finished: dict) -> None:
@@ -338,19 +336,18 @@ def test_resume_after_the_kills_continues_and_finishes(finished: dict) -> None:
 
 
 def test_a_restarted_dashboard_shows_the_results_after_the_end(finished: dict) -> None:
-    from dashboard.common import fmt_pct
+    from dashboard.text import fmt_pct
 
     run_id = finished["run_id"]
     evaluation = RunFolder(finished["run_dir"]).evaluation()
     at = app_page("pages/train.py")
-    assert any("Finished" in s.value for s in at.success)
     assert not at.button(key="train_start").disabled
+    assert at.button(key="train_results"), "the finished run's panel leads to its results"
     at = app_page("pages/results.py")
     assert at.selectbox(key="results_pick").value == run_id
-    metrics = shown_metrics(at)
-    assert metrics["Test photos"] == str(evaluation["count"])
-    assert metrics["Plate accuracy"] == fmt_pct(evaluation["plate_accuracy"])
-    assert not at.error
+    shown = " ".join(m.value for m in at.metric)
+    assert fmt_pct(evaluation["plate_accuracy"]) in shown and str(evaluation["count"]) in " ".join(
+        [shown] + [c.value for c in at.caption] + [m.value for m in at.markdown])
 
 
 def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict) -> None:
@@ -631,3 +628,79 @@ def test_a_killed_import_leaves_nothing_after_the_clean_up(tmp_path: Path, monke
         os.utime(folder, (time.time() - 3600, time.time() - 3600))
     app_page("pages/data.py")
     assert os.listdir(datasets) == [] and os.listdir(home / "uploads") == []
+
+
+# --- liveness: a run is alive only while its trainer holds the training lock ------------------------------------
+def test_a_dead_trainers_reused_pid_does_not_keep_the_run_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """status.json says running with the pid of a live, unrelated process (the pid was reused): the run
+    reads failed, Start and Delete are allowed, and Stop says it had nothing to stop."""
+    from engine import runs
+    from engine.storage.files import atomic_write_json, now_iso
+
+    monkeypatch.setenv("PLATE_STUDIO_HOME", str(tmp_path / "home"))
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run_dir = tmp_path / "home" / "runs" / "20260101-000000-killed"
+        run_dir.mkdir(parents=True)
+        atomic_write_json(run_dir / "config.json", {"dataset": "", "settings": {}, "created_at": now_iso()})
+        atomic_write_json(run_dir / "launch.json", {"pid": stranger.pid, "launched_at": "2026-01-01T00:00:00+00:00"})
+        atomic_write_json(run_dir / "status.json", {"state": "running", "pid": stranger.pid, "step": 40,
+                                                     "updated_at": "2026-01-01T00:01:00+00:00"})
+        run = runs.get_run(run_dir.name)
+        assert run["state"] == "failed" and not run["active"] and "ended unexpectedly" in run["status"]["error"]
+        assert runs.active_run() is None
+        with pytest.raises(runs.NothingToStop, match="nothing to stop"):
+            runs.stop_run(run_dir.name)
+        assert stranger.poll() is None, "the unrelated process was not signalled"
+        runs.delete_run(run_dir.name)
+        assert not run_dir.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_run_refuses_to_resume_or_score_against_a_replaced_split(tmp_path: Path, plates_zip: Path) -> None:
+    """A re-import with another split would put photos the run trained on into its test score."""
+    from engine.data.dataset import DatasetFolder
+    from engine.data.importer import import_dataset
+
+    env = {**os.environ, "PLATE_STUDIO_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    dataset = tmp_path / "ds"
+    import_dataset(plates_zip, dataset, test_fraction=0.2, seed=0)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "train", str(dataset), "--model-dir", str(run_dir), *SMALL,
+                             "--max-steps", "2000"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: RunFolder(run_dir).checkpoint("last").exists(), 240, "no save happened")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    before = DatasetFolder(dataset).split_fingerprint()
+    import_dataset(plates_zip, dataset, test_fraction=0.4, seed=7, overwrite=True)  # another split
+    assert DatasetFolder(dataset).split_fingerprint() != before
+    proc = subprocess.run([sys.executable, "-m", "engine", "train", "--model-dir", str(run_dir)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    status = RunFolder(run_dir).status()
+    assert status["state"] == "failed" and "re-split" in status["error"]
+    proc = subprocess.run([sys.executable, "-m", "engine", "test", str(dataset), "--model-dir", str(run_dir), "--checkpoint",
+                           "last"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "re-split" in proc.stderr
+
+
+def test_a_dataset_runs_were_trained_on_cannot_be_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           plates_zip: Path) -> None:
+    from engine import runs
+    from engine.data.importer import import_dataset
+    from engine.storage.files import atomic_write_json
+
+    monkeypatch.setenv("PLATE_STUDIO_HOME", str(tmp_path / "home"))
+    dataset = tmp_path / "home" / "datasets" / "plates"
+    import_dataset(plates_zip, dataset)
+    runs.check_replace(dataset)  # nothing trained on it yet
+    run_dir = tmp_path / "home" / "runs" / "20260101-000000-first"
+    run_dir.mkdir(parents=True)
+    atomic_write_json(run_dir / "config.json", {"dataset": str(dataset), "name": "first", "settings": {}})
+    with pytest.raises(ValueError, match="first"):
+        runs.check_replace(dataset)

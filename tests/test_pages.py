@@ -439,10 +439,11 @@ def test_label_review_fixes_a_label_and_leaves_a_photo_out(trained: dict, tiny: 
     folder.edit_label(unreadable["file"], unreadable["label"], who="test clean-up")
 
 
-def test_label_check_starts_in_the_background_and_stops(trained: dict, tiny: Path):
+def test_label_check_starts_in_the_background_stops_and_once_done_covers_every_photo(trained: dict, tiny: Path):
     from engine import runs
 
-    at = app("pages/results.py")
+    at = app("pages/results.py", query={"run": trained["id"]})
+    assert "Checked: the test photos." in page_text(at)
     at.button(key=f"review_check_{trained['id']}").click().run()
     no_trouble(at)
     check = runs.active_run()
@@ -451,7 +452,17 @@ def test_label_check_starts_in_the_background_and_stops(trained: dict, tiny: Pat
     at.button(key="review_check_stop").click().run()
     assert any(shown(i.value).startswith("Stopping") for i in at.info)
     wait_for_state(check["id"], lambda r: not r["active"], 120)
+    at.run()
+    assert "The last label check was stopped before it finished." in page_text(at)
     runs.delete_run(check["id"])
+
+    done = runs.start_label_check(tiny, steps=20)  # a short one (the button's takes minutes): let it finish
+    wait_for_state(done, lambda r: not r["active"], 400)
+    at = app("pages/results.py", query={"run": trained["id"]})
+    no_trouble(at)
+    assert "Checked: every photo (label check of " in page_text(at)
+    assert "The last one finished" in page_text(at)
+    runs.delete_run(done)
 
 
 def test_the_threshold_is_saved_and_applied_in_try_it_its_csv_and_the_bundle(starter_run: dict, tiny: Path):
@@ -547,7 +558,7 @@ def test_replacing_a_dataset_that_runs_were_trained_on_is_refused(trained: dict,
 
 # Runs -------------------------------------------------------------------------------------------
 def test_runs_page_table_in_words_verdict_download_and_details(trained: dict, home: Path):
-    at = app("pages/runs.py")
+    at = app("pages/runs.py", query={"run": trained["id"]})
     no_trouble(at)
     table = at.dataframe[0].value
     row = table[table["id"] == trained["id"]].iloc[0]

@@ -24,7 +24,7 @@ from typing import Iterable
 
 from engine.data.labels import base_name, label_problem, normalize_label, split_extension
 from engine.storage.csvfile import read_csv, write_csv
-from engine.storage.files import now_iso, read_json
+from engine.storage.files import now_iso, read_json, read_jsonl
 
 LABEL_COLUMNS = ("file", "label", "split", "width", "height", "original", "digest", "excluded")
 
@@ -94,17 +94,7 @@ class DatasetFolder:
 
     def history(self) -> list[dict]:
         """Every correction, oldest first: {"file", "original", "old", "new", "excluded", "action", "who", "when"}."""
-        try:
-            lines = self.history_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        entries = []
-        for line in lines:
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:  # a line torn by a kill mid-write
-                continue
-        return entries
+        return read_jsonl(self.history_path)
 
     def _change(self, file: str, who: str, **change) -> None:
         # the history file's lock serialises editors: two sessions cannot lose each other's edit
@@ -193,3 +183,21 @@ class FolderClaim:
     def __exit__(self, *exc) -> None:
         self.release()
 
+
+
+class SplitChanged(ValueError):
+    """The dataset's split is not the one a run was trained with."""
+
+
+def split_fingerprint(dataset: str | os.PathLike) -> str | None:
+    path = Path(dataset)
+    return DatasetFolder(path).split_fingerprint() if is_dataset_folder(path) else None
+
+
+def check_split(dataset: str | os.PathLike, recorded: str | None) -> None:
+    """Refuse to resume or score a run against a dataset whose split changed since the run started:
+    its test photos could include photos the run trained on."""
+    now = split_fingerprint(dataset)
+    if recorded and now and now != recorded:
+        raise SplitChanged(f"The dataset {Path(dataset).name} was replaced or re-split after this run started: "
+                           "its test photos may include photos the run trained on. Start a new training instead.")

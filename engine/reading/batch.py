@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from engine.data.labels import IMAGE_EXTENSIONS, label_from_filename
 from engine.data.listing import Candidate, list_source
-from engine.storage.csvfile import write_csv
+from engine.storage.csvfile import csv_bytes, write_csv
 
 COLUMNS = ["file", "reading", "confidence", "accepted", "name_says", "matches_name", "problem"]
 Progress = Callable[[int, int], None]
@@ -91,5 +91,14 @@ def _row(cand: Candidate, reading) -> dict:
             "matches_name": (reading.text == named) if named else None, "problem": ""}
 
 
+def _cells(rows: Iterable[dict]) -> Iterator[list]:
+    return ([("" if r[c] is None else r[c]) for c in COLUMNS] for r in rows)
+
+
 def write_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    write_csv(path, COLUMNS, ([("" if r[c] is None else r[c]) for c in COLUMNS] for r in rows))
+    write_csv(path, COLUMNS, _cells(rows))
+
+
+def rows_csv(rows: Iterable[dict]) -> bytes:
+    """The same CSV as `write_rows`, for a download button."""
+    return csv_bytes(COLUMNS, _cells(rows))

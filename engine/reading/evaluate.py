@@ -69,6 +69,13 @@ def _write_confusion(path: Path, texts: Sequence[str], labels: Sequence[str]) ->
 
 
 def cli_test(args: argparse.Namespace) -> int:
+    from engine.data.dataset import check_split
+    from engine.storage.runfolder import RunFolder
+
+    config = RunFolder(args.model_dir).config()
+    trained_on = config.get("dataset")
+    if trained_on and Path(trained_on).resolve() == Path(args.dataset_path).resolve():
+        check_split(args.dataset_path, (config.get("resolved") or {}).get("split_fingerprint") or config.get("split_fingerprint"))
     result = evaluate(args.model_dir, args.dataset_path, args.output_dir, split=args.split,
                       checkpoint=args.checkpoint, visualize=args.visualize)
     out = args.output_dir or args.model_dir

@@ -31,7 +31,7 @@ from engine.storage.runfolder import RunFolder
 log = logging.getLogger(__name__)
 
 FORMATS = ("savedmodel", "keras", "tflite")
-RUN_FILES = ("config.json", "metrics.jsonl", "evaluation.json", "predictions.csv", "confusion.csv", "threshold.json")
+RUN_FILES = ("config_path", "metrics_path", "evaluation_path", "predictions_path", "confusion_path", "threshold_path")
 STANDALONE = Path(__file__).resolve().parent / "standalone"
 
 
@@ -181,12 +181,22 @@ def _export_is_current(model_dir: Path, export_dir: Path, checkpoint: str) -> bo
     if not (made.exists() and (export_dir / "saved_model").is_dir() and (export_dir / "model.tflite").exists()):
         return False
     run = RunFolder(model_dir)
-    sources = [run.checkpoint(checkpoint), model_dir / "threshold.json"]
+    sources = [run.checkpoint(checkpoint), run.threshold_path]
     return all(not p.exists() or p.stat().st_mtime <= made.stat().st_mtime for p in sources)
 
 
+def bundle_is_current(model_dir: str | os.PathLike) -> bool:
+    """bundle.zip exists and is newer than everything it is made from (model, threshold, scores)."""
+    run = RunFolder(model_dir)
+    if not run.bundle_path.exists():
+        return False
+    made = run.bundle_path.stat().st_mtime
+    sources = [run.model_checkpoint(), run.threshold_path, run.evaluation_path]
+    return all(p is None or not p.exists() or p.stat().st_mtime <= made for p in sources)
+
+
 def _summary(model_dir: Path) -> tuple[str, str]:
-    from engine.reading.threshold import describe, load_threshold
+    from engine.reading.threshold import describe, load_threshold, threshold_row
 
     evaluation = read_json(model_dir / "evaluation.json", {}) or {}
     accuracy = ""
@@ -200,8 +210,9 @@ def _summary(model_dir: Path) -> tuple[str, str]:
     chosen = ""
     if threshold is not None:
         chosen = f"Threshold: readings with confidence >= {threshold:.1%} are accepted.\n"
-        if evaluation.get("threshold_row"):
-            chosen += f"On the test photos: {describe(evaluation['threshold_row'])}.\n"
+        row = threshold_row(model_dir)
+        if row:
+            chosen += f"On the test photos: {describe(row)}.\n"
     return accuracy, chosen
 
 
@@ -222,9 +233,10 @@ def make_bundle(model_dir: str | os.PathLike, export_dir: str | os.PathLike | No
             height=info["height"], width=info["width"], max_text=info["slots"] - 1).encode("utf-8"))
         if (STANDALONE / "read_plates.py").is_file():
             zip_add(zf, "read_plates.py", (STANDALONE / "read_plates.py").read_bytes())
-        for name in RUN_FILES:
-            if (model_dir / name).is_file():
-                zip_add(zf, name, (model_dir / name).read_bytes())
+        for attribute in RUN_FILES:
+            path = getattr(RunFolder(model_dir), attribute)
+            if path.is_file():
+                zip_add(zf, path.name, path.read_bytes())
         for path in sorted(p for p in export_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(export_dir).as_posix()
             if any(part.startswith(".") for part in Path(rel).parts):

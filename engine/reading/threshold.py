@@ -7,23 +7,22 @@ readings that are wrong, for every threshold.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from engine.storage.files import atomic_write_json, now_iso, read_json
+from engine.storage.runfolder import RunFolder
 
-THRESHOLD_FILE = "threshold.json"
 
 
 def load_threshold(run_dir: str | os.PathLike) -> float | None:
-    value = (read_json(Path(run_dir) / THRESHOLD_FILE, {}) or {}).get("threshold")
+    value = (read_json(RunFolder(run_dir).threshold_path, {}) or {}).get("threshold")
     return None if value is None else float(value)
 
 
 def save_threshold(run_dir: str | os.PathLike, threshold: float | None) -> None:
     """Remember the operator's choice (None: accept every reading)."""
-    atomic_write_json(Path(run_dir) / THRESHOLD_FILE, {"threshold": threshold, "chosen_at": now_iso()})
+    atomic_write_json(RunFolder(run_dir).threshold_path, {"threshold": threshold, "chosen_at": now_iso()})
 
 
 def tradeoff(confidences, correct) -> list[dict]:
@@ -52,9 +51,36 @@ def suggest(rows: list[dict], max_wrong: float = 0.01) -> dict | None:
     return max(good, key=lambda r: (r["accepted"], -r["threshold"])) if good else None
 
 
+def at_threshold(confidences, correct, threshold: float) -> dict:
+    """The trade-off at one threshold: {"threshold", "accepted", "wrong"} (shares, as in `tradeoff`)."""
+    conf = np.asarray(confidences, float)
+    right = np.asarray(correct, bool)
+    taken = conf >= threshold
+    accepted = int(taken.sum())
+    return {"threshold": float(threshold), "accepted": accepted / max(conf.size, 1),
+            "wrong": float((~right[taken]).sum() / accepted) if accepted else 0.0}
+
+
+def threshold_row(run_dir: str | os.PathLike) -> dict | None:
+    """The saved threshold's trade-off on the run's test photos (predictions.csv), or None."""
+    from engine.storage.csvfile import read_csv
+
+    threshold = load_threshold(run_dir)
+    path = RunFolder(run_dir).predictions_path
+    if threshold is None or not path.exists():
+        return None
+    rows = read_csv(path)
+    return at_threshold([float(r["confidence"]) for r in rows], [r["correct"] == "1" for r in rows], threshold)
+
+
 def describe(row: dict) -> str:
     """'accept readings above 92 %: 96 % of plates accepted, 1 in 400 wrong; the rest go to a person'."""
     wrong = row["wrong"]
-    errors = "none of them wrong" if wrong == 0 else f"1 in {max(1, round(1 / wrong)):,} wrong"
+    if wrong == 0:
+        errors = "none of them wrong"
+    elif wrong <= 0.2:
+        errors = f"1 in {round(1 / wrong):,} wrong"
+    else:
+        errors = f"{wrong:.0%} of them wrong"
     return (f"accept readings above {row['threshold']:.0%}: {row['accepted']:.0%} of plates accepted, "
             f"{errors}; the rest go to a person")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 POOR_BELOW = 0.5
 GAP = 0.25
+GAP_FROM = 30  # held-out photos needed before the gap between check and test is trusted
 
 ADVICE = {
-    "longer": "Train longer: choose Balanced or Best, or press Continue from this run.",
+    "longer": "Train longer: choose Balanced or Best, or press Train again from this run.",
     "photos": "Add more photos: a few hundred different plates at least, taken like the ones it will read.",
     "labels": "Check the labels: the Results page lists the photos whose file name the model disagrees with.",
     "test": "Check that the test photos are the same kind of plates as the training photos.",
@@ -18,6 +19,7 @@ ADVICE = {
 
 
 def judge(evaluation: dict | None, best_check: float | None, notes: dict | None = None) -> dict:
+    """`notes`: the data facts of the run (config.json's `resolved`): how many photos were held out."""
     """{"level": "good" | "poor" | "unknown", "headline": ..., "advice": [...]} for a finished run."""
     notes = notes or {}
     test = (evaluation or {}).get("plate_accuracy")
@@ -32,7 +34,7 @@ def judge(evaluation: dict | None, best_check: float | None, notes: dict | None 
         advice = [ADVICE["longer"], ADVICE["photos"], ADVICE["labels"]]
         return {"level": "poor", "advice": advice,
                 "headline": f"This model is not usable yet: it reads only {test:.0%} of the test plates exactly."}
-    if best_check is not None and test < best_check - GAP:
+    if best_check is not None and test < best_check - GAP and notes.get("check_images", GAP_FROM) >= GAP_FROM:
         return {"level": "poor", "advice": [ADVICE["test"], ADVICE["labels"], ADVICE["photos"]],
                 "headline": f"This model reads {test:.0%} of the test plates, far below the {best_check:.0%} it reached "
                             "on the photos checked during training."}

@@ -6,7 +6,8 @@ time: `start_run` holds the `launch` lock while it checks that nothing trains, w
 spawns `python -m engine train --model-dir RUN` in its own session and waits until that process
 holds the training lock (or ended), so two dashboards pressing Start at once cannot both launch.
 A label check (`start_label_check`) is launched the same way and holds the same lock; its run folder
-says `"kind": "label-check"` and it is listed only when asked for.
+says `"kind": "label-check"` and it is listed only when asked for. (Slightly over 300 lines: the
+datasets that runs depend on are kept here with the runs that depend on them.)
 """
 from __future__ import annotations
 

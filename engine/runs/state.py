@@ -69,9 +69,7 @@ def run_state(run: RunFolder, holder: dict | None = ...) -> dict:
             return {**status, "state": "stopped", "active": False, "resumable": resumable,
                     "phase": "Stopped." + (" Resume continues from the last save." if resumable else "")}
         return {**status, "state": "failed", "active": False, "resumable": resumable,
-                "error": "The training process ended unexpectedly (killed or crashed)."
-                         + (" The last save is kept: press Resume to continue." if resumable else " Nothing had been saved yet."),
-                "details": run.process_log_tail()}
+                "error": "The training process ended unexpectedly (killed or crashed).", "details": run.process_log_tail()}
     if state in ("finished", "failed", "stopped"):
         extra = {"details": run.process_log_tail()} if state == "failed" else {}
         return {**status, "active": False, "resumable": status.get("resumable", resumable), **extra}

@@ -75,6 +75,21 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """One dict per line of a JSON-lines file; a line torn by a kill mid-write is skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def zip_add(zf: zipfile.ZipFile, name: str, data: bytes, *, compress: bool = True) -> None:
     """One entry with the fixed date and plain file permissions."""
     info = zipfile.ZipInfo(name, date_time=ZIP_DATE)

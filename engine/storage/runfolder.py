@@ -16,11 +16,10 @@ written anywhere: engine/runs/state.py asks the training lock (engine/storage/lo
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from engine.storage.files import read_json
+from engine.storage.files import read_json, read_jsonl
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
 ACTIVE_STATES = ("queued", "running")
@@ -32,19 +31,17 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    # paths ---------------------------------------------------------------------------------
-    config_path = property(lambda self: self.path / "config.json")
-    launch_path = property(lambda self: self.path / "launch.json")
-    status_path = property(lambda self: self.path / "status.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
-    log_path = property(lambda self: self.path / "train.log")
-    process_log_path = property(lambda self: self.path / "process.log")
-    checkpoint_dir = property(lambda self: self.path / "checkpoints")
-    predictions_path = property(lambda self: self.path / "predictions.csv")
-    confusion_path = property(lambda self: self.path / "confusion.csv")
-    evaluation_path = property(lambda self: self.path / "evaluation.json")
-    export_dir = property(lambda self: self.path / "export")
-    bundle_path = property(lambda self: self.path / "bundle.zip")
+    # paths: `run.config_path` is `run.path / "config.json"`, and so on for every name of FILES
+    FILES = {"config_path": "config.json", "launch_path": "launch.json", "status_path": "status.json",
+             "metrics_path": "metrics.jsonl", "log_path": "train.log", "process_log_path": "process.log",
+             "checkpoint_dir": "checkpoints", "predictions_path": "predictions.csv", "confusion_path": "confusion.csv",
+             "evaluation_path": "evaluation.json", "threshold_path": "threshold.json", "export_dir": "export",
+             "bundle_path": "bundle.zip"}
+
+    def __getattr__(self, name: str) -> Path:
+        if name in RunFolder.FILES:
+            return self.path / RunFolder.FILES[name]
+        raise AttributeError(name)
 
     def checkpoint(self, which: str = "best") -> Path:
         return self.checkpoint_dir / f"{which}.npz"
@@ -72,17 +69,7 @@ class RunFolder:
 
     def metrics(self) -> list[dict]:
         """One dict per check; a half-written last line (a kill mid-write) is ignored."""
-        try:
-            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        rows = []
-        for line in lines:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        return read_jsonl(self.metrics_path)
 
     def process_log_tail(self, lines: int = 20) -> str:
         try:

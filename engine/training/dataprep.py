@@ -50,23 +50,6 @@ class TrainingData:
         return [self.box, *self.extra_boxes]
 
 
-class SplitChanged(ValueError):
-    """The dataset's split is not the one the run was trained with."""
-
-
-def split_fingerprint(dataset: str | Path) -> str | None:
-    path = Path(dataset)
-    return DatasetFolder(path).split_fingerprint() if is_dataset_folder(path) else None
-
-
-def check_split(dataset: str | Path, recorded: str | None) -> None:
-    """Refuse to resume or evaluate a run against a dataset whose split changed since it started."""
-    now = split_fingerprint(dataset)
-    if recorded and now and now != recorded:
-        raise SplitChanged(f"The dataset {Path(dataset).name} was replaced or re-split after this run started: "
-                           "its test photos may include photos the run trained on. Start a new training instead.")
-
-
 def _hold_out(labels: list[str], fraction: float, seed: int) -> list[bool]:
     """True for the photos held out for checks (whole plates; all of them kept when too few)."""
     if len(labels) < 20 or fraction <= 0:
@@ -191,14 +174,25 @@ _BOUNDARY = re.compile(r"(?<=\d)(?=\D)|(?<=\D)(?=\d)")
 AMBIGUOUS = set("OIQ")  # drawn alike with 0 and 1 in many fonts: showing them would teach confusion
 
 
+def _kind(char: str) -> str:
+    if char.isdigit():
+        return "digit"
+    if char.isalpha():
+        return "latin" if char.isascii() else "letter"  # "letter": e.g. a Chinese province character
+    return "sign"  # e.g. the mark standing for a masked character
+
+
 def lookalike_label(label: str, chars: str, rng: np.random.Generator) -> str:
-    """Random characters in the layout of `label`: digits stay digits, others stay others."""
-    digits = [c for c in chars if c.isdigit()]
-    others = [c for c in chars if not c.isdigit() and c not in AMBIGUOUS and c.isprintable()]
+    """Random characters in the layout of `label`: each character is replaced by one of the same kind
+    (digit, Latin letter, other letter, sign) from the charset, never by O, I or Q (read as digits)."""
+    pools: dict[str, list[str]] = {}
+    for c in chars:
+        if c not in AMBIGUOUS and c.isprintable():
+            pools.setdefault(_kind(c), []).append(c)
     out = []
     for c in label:
-        pool = digits if c.isdigit() and digits else others or digits
-        out.append(pool[int(rng.integers(0, len(pool)))] if pool else c)
+        pool = pools.get(_kind(c)) or [c]
+        out.append(pool[int(rng.integers(0, len(pool)))])
     return "".join(out)
 
 

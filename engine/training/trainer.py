@@ -4,7 +4,8 @@ The trainer checks the model on held-out photos every ~30 s (keeping the best av
 best.npz), saves last.npz atomically (at each check, every --steps-per-checkpoint steps, and when
 asked to stop), and at the end scores the best model on the dataset's test photos, says plainly
 when the model is poor, and prepares the download bundle. The process around it (the training
-lock, signals, config.json, the final state) is engine/training/run.py.
+lock, signals, config.json, the final state) is engine/training/run.py. (A little over 300 lines:
+one class whose parts share the run's state; split, they would pass it all around.)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.data.dataset import check_split
 from engine.model import checkpoint as ckpt
 from engine.model.starter import StartingModel, starting_model
 from engine.reading.metrics import char_accuracy, plate_accuracy
@@ -61,8 +63,9 @@ class Trainer:
         cfg, resolved = self.settings, self.resolved
         dataset = self.config["dataset"]
         self.strategy = make_strategy(cfg.strategy)  # first: a cluster must be joined before any TensorFlow op
+        # the split the launcher saw, and on a resume the one this run trained on, must still be the dataset's
+        check_split(dataset, resolved.get("split_fingerprint") or self.config.get("split_fingerprint"))
         if self.state is not None:
-            dataprep.check_split(dataset, resolved.get("split_fingerprint"))
             log.info("Resuming at step %d", self.meta.get("step", 0))
         start = None if self.state is not None else starting_model(cfg.init_from)
         self.data = self.prepare_data(cfg, dataset, self.config.get("val_dataset"), start, self._phase, resolved)
@@ -324,7 +327,7 @@ class Trainer:
         dataset = Path(self.config["dataset"])
         if not is_dataset_folder(dataset):
             return None
-        dataprep.check_split(dataset, self.resolved.get("split_fingerprint"))
+        check_split(dataset, self.resolved.get("split_fingerprint"))
         self._phase("Scoring the model on the test photos")
         try:
             result = evaluate(self.run.path, dataset, output_dir=self.run.path, checkpoint="best")

@@ -17,6 +17,7 @@ One CSV row per photo, in the order given (a folder is walked in name order):
     problem       why a photo could not be read (not a picture, damaged, too large); the rest go on
 
 The model files are export/model.tflite and export/reader.json next to this script (or --model).
+(One file on purpose, hence its length: it is copied into every download bundle on its own.)
 It reads on every core (--threads), 16 photos per model call (--batch); the exit status is 1 when
 a photo could not be read (see its problem), 0 otherwise.
 
