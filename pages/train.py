@@ -14,7 +14,11 @@ from engine.training.settings import PRESET_HELP
 
 page_guard()
 st.title("Train")
-training.show_notes()
+# Notes and warnings come and go; one container for them keeps the live panel in the same place on the
+# page, so a rerun replaces it instead of leaving the old one (and its buttons) drawn beside the new.
+notices = st.container()
+with notices:
+    training.show_notes()
 
 active = runs.active_run()
 outside = training_holder() if not active else None  # a command-line training holds the machine
@@ -23,10 +27,10 @@ if active:
 watched = training.watched_run()
 
 if outside:
-    st.warning("Another training is running on this machine (started outside the dashboard, e.g. from the "
+    notices.warning("Another training is running on this machine (started outside the dashboard, e.g. from the "
                "command line). Wait for it to finish before starting one here.", icon=":material/hourglass_top:")
 if active:
-    st.warning(f"{quoted(run_title(active))} is running now. One training runs at a time: wait for it to "
+    notices.warning(f"{quoted(run_title(active))} is running now. One training runs at a time: wait for it to "
                "finish, or stop it below.", icon=":material/hourglass_top:")
 if watched:
     live.panel(watched)

@@ -171,7 +171,8 @@ def crashes(home: Path, dataset: Path) -> dict:
     while last.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.0005)
     sigkill(pid)
-    wait_until(lambda: not pid_alive(pid), 10, "the killed trainer is still there")
+    # the leader thread turns zombie before TensorFlow's other threads are gone and the lock is let go
+    wait_until(lambda: not pid_alive(pid) and not runs.get_run(run_id)["active"], 10, "the killed trainer is still there")
     seen["kill1"] = {"status": folder.status(), "run": runs.get_run(run_id), "metrics": folder.metrics(),
                      "checkpoint": ckpt.load(last).meta, "temp": temp_files(run_dir)}
 
@@ -188,7 +189,8 @@ def crashes(home: Path, dataset: Path) -> dict:
         time.sleep(0.0005)
     sigkill(pid)
     assert writing, "never saw a checkpoint being written"
-    wait_until(lambda: not pid_alive(pid), 10, "the killed trainer is still there")
+    # the leader thread turns zombie before TensorFlow's other threads are gone and the lock is let go
+    wait_until(lambda: not pid_alive(pid) and not runs.get_run(run_id)["active"], 10, "the killed trainer is still there")
     seen["kill2"] = {"status": folder.status(), "run": runs.get_run(run_id), "metrics": folder.metrics(),
                      "checkpoint": ckpt.load(last).meta, "temp": temp_files(run_dir),
                      "mid_save": (ckpt_dir / writing[0]).exists()}
@@ -358,7 +360,8 @@ def test_a_kill_between_checkpoint_and_metrics_line_leaves_no_gap(resumed: dict)
         proc.kill()
     assert proc.returncode == 0, stderr[-3000:]
     rows = RunFolder(resumed["gap"]["run_dir"]).metrics()
-    assert [r["check"] for r in rows][:2] == [1, 2] and len(rows) == 3
+    # check 2 is written once, from the checkpoint; the resumed run's checks follow on (how many depends on speed)
+    assert [r["check"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
     assert rows[1]["loss"] == 1.25, "check 2's line comes from the checkpoint that finished it"
 
 
