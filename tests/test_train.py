@@ -266,3 +266,21 @@ def test_starting_from_the_starter_beats_starting_from_scratch(dataset, env, tmp
         scores[start] = RunFolder(run_dir).evaluation()["plate_accuracy"]
         assert RunFolder(run_dir).config()["resolved"]["started_from"]["from"] == start
     assert scores["starter"] >= scores["none"] + 0.25, scores
+
+
+def test_val_dataset_naming_the_training_dataset_never_checks_on_its_test_photos(tmp_path, make_sample_zip):
+    """`--val-dataset` = the training dataset would pick checkpoints on the photos of the final score:
+    the test side stays untouched and progress is checked on held-out training photos instead."""
+    from engine.data.dataset import DatasetFolder
+    from engine.data.importer import import_dataset
+    from engine.training.dataprep import prepare
+    from engine.training.settings import TrainConfig
+
+    dataset = tmp_path / "plates"
+    import_dataset(make_sample_zip(count=120), dataset)
+    rows = DatasetFolder(dataset).rows()
+    test_labels = {r["label"] for r in rows if r["split"] == "test"}
+    data = prepare(TrainConfig(init_from="none", synthetic_fraction=0.0), str(dataset), str(dataset), None,
+                   lambda *_: None)
+    assert data.notes["val_dataset_ignored"]
+    assert data.check_labels and not set(data.check_labels) & test_labels
