@@ -1,8 +1,9 @@
 """Import speed on real plate crops: ../shared/data/plates/tr (1,851 JPEGs, median 335x101).
 
-Prints images/s for the whole import (listing, Pillow header check, OpenCV decode, duplicate
-hashing, copying into images/, labels.csv, TFRecords, report). Python, TensorFlow, OpenCV and
-Pillow import time is excluded: they are loaded before the clock starts. Target: >= 500 images/s.
+Prints images/s for the whole import as the Data page runs it (listing, header checks, decoding,
+duplicate hashing, copying into images/, labels.csv, report; no TFRecords: those are written
+before a training). OpenCV and Pillow import time is excluded: they are loaded before the clock
+starts. Target: >= 500 images/s.
 """
 from __future__ import annotations
 
@@ -18,10 +19,8 @@ def main() -> int:
     DATA = plates_dir("tr")  # noqa: N806
     if DATA is None:
         return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import cv2  # noqa: F401  (warm-up: excluded from the timing)
     import PIL.Image  # noqa: F401
-    import tensorflow  # noqa: F401
 
     from engine.data.importer import import_dataset
 
@@ -36,7 +35,7 @@ def main() -> int:
     for item in report["rejected"]:
         print(f"  rejected {item['file']}: {item['reason']}")
     print(f"import: {images} files in {seconds:.2f} s = {images / seconds:.0f} images/s on {os.cpu_count()} CPU cores "
-          "(excluding Python/TensorFlow import time)")
+          "(excluding library import time)")
     return 0
 
 

@@ -64,25 +64,3 @@ def test_the_launcher_writes_the_settings_the_trainer_reads(studio_home, make_sa
     with pytest.raises(ValueError, match="no_such_setting"):
         launcher.start_run(dataset, no_such_setting=1)
 
-
-def test_a_new_setting_appears_in_the_advanced_form_and_reaches_the_run(with_a_new_setting, studio_home,
-                                                                          make_sample_zip, monkeypatch):
-    """The Train page's advanced form is generated too: the new field gets its widget, and a value
-    typed there lands in the run's config.json."""
-    from streamlit.testing.v1 import AppTest
-
-    from engine.data.importer import import_dataset
-    from engine.runs import launcher
-
-    import_dataset(make_sample_zip(count=30), studio_home / "datasets" / "plates")
-    monkeypatch.setattr(launcher, "_spawn", lambda run: None)  # the form and config.json are looked at, not a training
-    at = AppTest.from_file("../pages/train.py", default_timeout=60)
-    at.run()
-    widget = at.number_input(key="train_glare_strength")
-    assert widget.label.startswith("Glare strength") and widget.value is None  # empty: the preset's value is used
-    widget.set_value(0.5)
-    at.button(key="train_start").click().run()
-    assert not at.exception
-    run_id = next(p.name for p in (studio_home / "runs").iterdir())
-    config = json.loads((studio_home / "runs" / run_id / "config.json").read_text())
-    assert config["settings"]["glare_strength"] == 0.5
