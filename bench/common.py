@@ -56,6 +56,7 @@ def measure(args: list[str], log: Path, home: Path | None = None) -> tuple[int, 
 
     started = time.perf_counter()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PLATE_STUDIO_HOME": str(home or log.parent / "home")}
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         done = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,
                               stdout=out, stderr=subprocess.PIPE, text=True)

@@ -63,4 +63,3 @@ def test_the_launcher_writes_the_settings_the_trainer_reads(studio_home, make_sa
     assert config["preset"] == "quick" and config["split_fingerprint"]
     with pytest.raises(ValueError, match="no_such_setting"):
         launcher.start_run(dataset, no_such_setting=1)
-
