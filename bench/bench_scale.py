@@ -3,6 +3,9 @@
     python bench/bench_scale.py                        # 10k and 100k plates
     python bench/bench_scale.py --sizes 10000          # one size
     python bench/bench_scale.py --old-engine /tmp/old  # also the previous engine (a checkout of it) on 10k
+    python bench/bench_scale.py --pipeline             # also the input pipelines' own speed, without a model
+
+    (a checkout of the previous engine: git worktree add /tmp/old 01bd466)
 
 For each size: import images/s and peak memory, training plates/s (steady state, between checks,
 after start-up) and peak memory. Memory must not grow with the number of photos: a training keeps
@@ -59,8 +62,69 @@ def training_speed(run_dir: Path, batch: int) -> float | None:
     return (last["step"] - first["step"]) * batch / max(1e-6, last["elapsed"] - first["elapsed"])
 
 
+PIPELINE_PROBE = r"""
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from engine.training import pipeline
+from engine.training.dataprep import prepare
+from engine.training.settings import TrainConfig
+
+data = prepare(TrainConfig(init_from="none"), sys.argv[2], None, None, lambda *a: None)
+batch = int(sys.argv[3])
+it = iter(pipeline.batches(data.sources, data.boxes, data.charset, data.slots, batch, cache_dir=None))
+for _ in range(50):  # start-up: threads, first decodes
+    next(it)
+started, count = time.perf_counter(), 0
+while time.perf_counter() - started < 20:
+    next(it)
+    count += 1
+print(count * batch / (time.perf_counter() - started), flush=True)
+os._exit(0)  # without waiting on tf.data's threads at exit
+"""
+
+
+# The previous engine's batch maker on its own (one thread, every photo decoded in memory first)
+OLD_PIPELINE_PROBE = r"""
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from engine.charset import Charset
+from engine.config import TrainConfig
+from engine.preprocess import input_shape_for
+from engine.sources import load_examples
+from engine.train import WORK_SCALE, BatchMaker, _decode_all, _resize_for_work
+
+train = load_examples(sys.argv[2], split="train")
+labels = [e.label for e in train]
+grays = _decode_all(train)
+cfg = TrainConfig()
+cfg.max_height, cfg.max_width = input_shape_for([(g.shape[1], g.shape[0]) for g in grays])
+cfg.max_prediction = max(len(t) for t in labels) + 2
+images = [_resize_for_work(g, cfg.max_height * WORK_SCALE, cfg.max_width * WORK_SCALE * 2) for g in grays]
+maker = BatchMaker(images, labels, Charset.from_labels(labels), cfg, cfg.max_prediction + 1)
+rng, batch = np.random.default_rng(0), int(sys.argv[3])
+started, count = time.perf_counter(), 0
+while time.perf_counter() - started < 20:
+    maker.batch(rng.integers(0, len(images), batch), rng)
+    count += 1
+print(count * batch / (time.perf_counter() - started), flush=True)
+os._exit(0)
+"""
+
+
+def pipeline_speed(dataset: Path, batch: int, engine: Path = ROOT, probe: str = PIPELINE_PROBE) -> float:
+    """Plates per second the input pipeline alone delivers (no model), in training batches."""
+    import os
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", probe, str(engine), str(dataset), str(batch)], cwd=engine,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(engine)},
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def old_training_speed(old: Path, photos: Path, work: Path, minutes: float) -> float | None:
-    """The previous engine (its own checkout) on the same photos: photos per second per epoch."""
+    """The previous engine (its own checkout) on the same photos: training plates/s between its checks."""
     import os
     import subprocess
 
@@ -70,11 +134,8 @@ def old_training_speed(old: Path, photos: Path, work: Path, minutes: float) -> f
                    cwd=old, env=env, check=True, capture_output=True)
     subprocess.run([*engine, "train", str(work / "old-dataset"), "--model-dir", str(work / "old-run"), "--max-minutes",
                     str(minutes), "--no-resume"], cwd=old, env=env, check=True, capture_output=True)
-    rows = [json.loads(line) for line in (work / "old-run" / "metrics.jsonl").read_text().splitlines() if line.strip()]
     config = json.loads((work / "old-run" / "config.json").read_text())
-    if not rows:
-        return None
-    return config["train_images"] / min(r["seconds"] for r in rows)  # its fastest epoch, validation included
+    return training_speed(work / "old-run", config["batch_size"])  # measured the same way as today's
 
 
 def main() -> int:
@@ -83,6 +144,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=400, help="training steps per size")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--work-dir", default=None, help="where plates, datasets and runs go (default: a temp folder)")
+    parser.add_argument("--pipeline", action="store_true", help="also the input pipeline's own speed, without the model")
     parser.add_argument("--old-engine", default=None, help="a checkout of the previous engine, measured on the first size")
     options = parser.parse_args()
     work = Path(options.work_dir or tempfile.mkdtemp(prefix="bench-scale-"))
@@ -91,7 +153,7 @@ def main() -> int:
     for size in [int(s) for s in options.sizes.split(",")]:
         here = work / str(size)
         photos = make_plates(work / f"plates-{size}", size)
-        code, import_mb, import_s = measure(["import", str(photos), "--out", str(here / "dataset"), "--test-fraction",
+        code, import_mb, import_s = measure(["import", str(photos), "--out", str(here / "dataset"), "--max-files", str(size), "--test-fraction",
                                              "0.05"], here / "import.log", here / "home") if not (here / "dataset").exists() \
             else (0, float("nan"), float("nan"))
         if code != 0:
@@ -103,10 +165,16 @@ def main() -> int:
         speed = training_speed(here / "run", options.batch_size) if code == 0 else None
         print(f"{size:>7} {size / import_s:>9.0f} {import_mb:>10.0f} {speed or float('nan'):>15.0f} {train_mb:>9.0f}"
               + ("" if code == 0 else f"  training failed: see {here / 'train.log'}"), flush=True)
+        if options.pipeline:
+            print(f"{'':>7} the input pipeline alone (no model): {pipeline_speed(here / 'dataset', options.batch_size):,.0f} "
+                  "plates/s", flush=True)
     if options.old_engine:
         first = int(options.sizes.split(",")[0])
         speed = old_training_speed(Path(options.old_engine), work / f"plates-{first}", work, 4.0)
         print(f"previous engine ({options.old_engine}) on {first} plates: {speed:.0f} training plates/s")
+        if options.pipeline:
+            alone = pipeline_speed(work / "old-dataset", options.batch_size, Path(options.old_engine), OLD_PIPELINE_PROBE)
+            print(f"{'':>7} its input pipeline alone (no model): {alone:,.0f} plates/s")
     return 0
 
 

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-label-length", type=int, default=16)
     p.add_argument("--keep-case", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-files", type=int, default=1_000_000,
+                   help="refuse sources with more photos than this (the Data page accepts 50,000 per upload)")
 
     p = sub.add_parser("sample", help="write a zip of synthetic, label-named plate images")
     p.add_argument("output_path", help="a .zip file (or a folder)")

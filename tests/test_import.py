@@ -321,6 +321,21 @@ def test_cli_import_subprocess(hostile_zip: Path, tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
+def test_cli_import_takes_big_sets_up_to_max_files(tmp_path: Path) -> None:
+    """The command line is the way in for sets bigger than an upload: its file limit is a flag."""
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"AB{i}CD.jpg").write_bytes(jpeg(120, 40, seed=i))
+    command = [sys.executable, "-m", "engine", "import", str(folder), "--test-fraction", "0"]
+    refused = subprocess.run([*command, "--out", str(tmp_path / "a"), "--max-files", "4"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "plates holds more than 4 files" in refused.stderr
+    taken = subprocess.run([*command, "--out", str(tmp_path / "b"), "--max-files", "5"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert taken.returncode == 0 and "Imported 5 images" in taken.stdout, taken.stderr
+
+
 def test_report_frame_empty() -> None:
     frame = report_frame({"rejected": [], "warnings": []})
     assert list(frame.columns) == ["file", "status", "reason"] and len(frame) == 0

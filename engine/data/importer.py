@@ -78,7 +78,7 @@ class PixelBudget:
     @property
     def reason(self) -> str:
         return (f"left out: this import reached its limit of {self.limit / 1e9:g} gigapixels of photos to decode "
-                "(enough for about 50,000 plate photos); import the rest in another zip")
+                f"(enough for about {self.limit // 200_000:,} plate photos); import the rest in another zip")
 
     def charge(self, pixels: int) -> bool:
         """Add one file's pixels; False once the budget is overrun (by this file or an earlier one)."""
@@ -452,6 +452,11 @@ def cli_import(args) -> int:
     """`python -m engine import SOURCE --out DIR [--test TEST_SOURCE] ...`"""
     out = Path(args.out).expanduser().resolve()
     clean_leftovers(out.parent)
+    # The command line is how big sets come in: its limits grow with --max-files (the web page keeps
+    # the defaults), at the same cost per photo as an upload's.
+    per_photo = ZipLimits.max_total_bytes // ZipLimits.max_entries, MAX_TOTAL_PIXELS // ZipLimits.max_entries
+    limits = ZipLimits(max_entries=args.max_files,
+                       max_total_bytes=max(ZipLimits.max_total_bytes, args.max_files * per_photo[0]))
     try:
         report = import_dataset(
             args.source,
@@ -461,6 +466,8 @@ def cli_import(args) -> int:
             max_label_length=args.max_label_length,
             keep_case=args.keep_case,
             seed=args.seed,
+            limits=limits,
+            max_total_pixels=max(MAX_TOTAL_PIXELS, args.max_files * per_photo[1]),
         )
     except ImportRefused as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
