@@ -23,7 +23,7 @@ COMMANDS = {
     "test": ("engine.reading.evaluate", "cli_test"),
     "predict": ("engine.reading.predict", "cli_predict"),
     "export": ("engine.reading.export", "cli_export"),
-    "check-labels": ("engine.reading.review", "cli_check_labels"),
+    "check-labels": ("engine.training.labelcheck", "cli_check_labels"),
 }
 
 

@@ -1,29 +1,23 @@
 """Likely wrong labels: photos a model reads confidently and differently from their label, judged by a
 model that never trained on that photo, and labels that break the dataset's own pattern.
 
-`review_rows` merges the readings of the label check (engine/reading/labelcheck.py: every photo, each
+`review_rows` merges the readings of the label check (engine/training/labelcheck.py: every photo, each
 read by a model that never saw it), a run's readings of its test photos and `pattern_flags` into one
 list, most suspicious first, compared with the labels as they are now (a corrected label stops being
-flagged). `python -m engine check-labels` runs the check and prints that list.
+flagged). `python -m engine check-labels` (engine/training/labelcheck.py) runs the check and prints that list.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from engine.data.dataset import DatasetFolder
-from engine.reading.labelcheck import CHECK_FILE, Progress, check_labels
 from engine.storage.csvfile import read_csv
-from engine.storage.locks import Busy
 from engine.storage.runfolder import RunFolder
-from engine.storage.text import printable
 
-__all__ = ["check_labels", "pattern_flags", "review_rows", "shape"]
+__all__ = ["pattern_flags", "review_rows", "shape"]
 
 MIN_PATTERN_LABELS = 30  # fewer plates have no pattern to break
 RARE = 0.03  # a length, layout or character kind held by at most this share of the plates is rare
@@ -176,7 +170,7 @@ def _run_readings(dataset: DatasetFolder, run_dir) -> list[tuple[str, Opinion]]:
 
 
 def _check_readings(check_dir) -> list[tuple[str, Opinion]]:
-    path = Path(check_dir) / CHECK_FILE if check_dir is not None else None
+    path = RunFolder(check_dir).label_check_path if check_dir is not None else None
     if path is None or not path.exists():
         return []
     readings = read_csv(path)
@@ -208,37 +202,3 @@ def _read_reason(opinion: Opinion) -> str:
         return f"{said} (confidence {_percent(opinion.confidence)})"
     times = "over 1,000" if opinion.odds < 0.001 else f"{1 / opinion.odds:,.0f}"
     return f"{said}, which finds the label {times} times less likely"
-
-
-# command line ------------------------------------------------------------------------------------
-def cli_check_labels(args: argparse.Namespace) -> int:
-    """`python -m engine check-labels DATASET --out DIR [--steps N]`: run the check, print the flagged photos."""
-    from engine.training.trainer import StopRequested
-
-    try:
-        check_labels(args.dataset_path, args.out, steps=args.steps, progress=_printer())
-    except StopRequested:
-        print("Stopped.")
-        return 0
-    except Busy as exc:
-        print(f"error: {exc}")
-        return 3
-    flagged = review_rows(args.dataset_path, check_dir=args.out)
-    print(f"{len(flagged)} photos whose label looks wrong, most suspicious first:")
-    for rank, row in enumerate(flagged, 1):
-        print(f"{rank:4d}. {printable(row['file'])}  label {printable(row['label'])}  "
-              f"score {row['score']:.2f}: {printable(row['reason'])}")
-    return 0
-
-
-def _printer() -> Progress:
-    """Print a phase once (step counters and percentages would repeat it every two seconds)."""
-    seen = set()
-
-    def show(phase: str, percent: float) -> None:
-        key = re.sub(r"[\d,.]+", "#", phase)
-        if key not in seen:
-            seen.add(key)
-            print(f"[{percent:3.0f} %] {phase}", flush=True)
-
-    return show

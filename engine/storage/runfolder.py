@@ -36,7 +36,7 @@ class RunFolder:
              "metrics_path": "metrics.jsonl", "log_path": "train.log", "process_log_path": "process.log",
              "checkpoint_dir": "checkpoints", "predictions_path": "predictions.csv", "confusion_path": "confusion.csv",
              "evaluation_path": "evaluation.json", "threshold_path": "threshold.json", "export_dir": "export",
-             "bundle_path": "bundle.zip"}
+             "bundle_path": "bundle.zip", "label_check_path": "label_check.csv"}
 
     def __getattr__(self, name: str) -> Path:
         if name in RunFolder.FILES:

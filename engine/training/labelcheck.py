@@ -4,15 +4,17 @@ from a model that never saw it: `label_check.csv` (file, label, reading, confide
 label_odds). `label_odds` is the probability the model gives the label over the one it gives its
 reading: confidence alone does not tell a wrong label (the label's character gets almost nothing) from
 a hard photo (the model hesitates between its reading and the label). engine/reading/review.py turns
-the readings into the list the operator reviews.
+the readings into the list the operator reviews; the command line prints it.
 
 It runs as a training does (`python -m engine check-labels`, launched by engine.runs.start_label_check):
 it holds the training lock for its whole life and keeps status.json with the same fields.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -24,10 +26,10 @@ from engine.storage.csvfile import write_csv
 from engine.storage.files import atomic_write_json, now_iso
 from engine.storage.locks import Busy, training_lock
 from engine.storage.runfolder import RunFolder
+from engine.storage.text import printable
 from engine.training.status import StatusWriter
 
 HALVES = ("half-a", "half-b")
-CHECK_FILE = "label_check.csv"
 CHECK_COLUMNS = ("file", "label", "reading", "confidence", "split", "model", "label_odds")
 MIN_PHOTOS = 20  # fewer photos cannot be split in two halves that each teach a model something
 BATCH = 64
@@ -63,11 +65,11 @@ def check_labels(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
                 raise ValueError(f"A label check needs at least {MIN_PHOTOS} photos ({len(rows)} are not left out).")
             sides = grouped_split([r["label"] for r in rows], 0.5, seed=0)
             readings = [r for i in range(len(HALVES)) for r in _check_half(dataset, out, rows, sides, i, steps, status)]
-            write_csv(out.path / CHECK_FILE, CHECK_COLUMNS, ([r[c] for c in CHECK_COLUMNS] for r in readings))
+            write_csv(out.label_check_path, CHECK_COLUMNS, ([r[c] for c in CHECK_COLUMNS] for r in readings))
             differ = sum(r["reading"] != r["label"] for r in readings)
             status.update(state="finished", finished_at=now_iso(), percent=100, eta_seconds=0,
                           phase=f"Finished: {differ} of {len(readings)} photos were read differently from their label")
-        return out.path / CHECK_FILE
+        return out.label_check_path
     except StopRequested:
         status.update(state="stopped", finished_at=now_iso(), eta_seconds=None, phase="Stopped. Start a new check.")
         raise
@@ -170,3 +172,38 @@ class _HalfStatus(StatusWriter):
         percent = max(float(self.outer.fields.get("percent") or 0), (100.0 * self.index + done) / len(HALVES))
         self.outer.update(phase=f"Model {self.index + 1} of {len(HALVES)}: {self.fields.get('phase', '')}",
                           percent=round(min(99.0, percent), 1), eta_seconds=eta)  # a progress bar never goes back
+
+
+# command line ------------------------------------------------------------------------------------
+def cli_check_labels(args: argparse.Namespace) -> int:
+    """`python -m engine check-labels DATASET --out DIR [--steps N]`: run the check, print the flagged photos."""
+    from engine.reading.review import review_rows
+    from engine.training.trainer import StopRequested
+
+    try:
+        check_labels(args.dataset_path, args.out, steps=args.steps, progress=_printer())
+    except StopRequested:
+        print("Stopped.")
+        return 0
+    except Busy as exc:
+        print(f"error: {exc}")
+        return 3
+    flagged = review_rows(args.dataset_path, check_dir=args.out)
+    print(f"{len(flagged)} photos whose label looks wrong, most suspicious first:")
+    for rank, row in enumerate(flagged, 1):
+        print(f"{rank:4d}. {printable(row['file'])}  label {printable(row['label'])}  "
+              f"score {row['score']:.2f}: {printable(row['reason'])}")
+    return 0
+
+
+def _printer() -> Progress:
+    """Print a phase once (step counters and percentages would repeat it every two seconds)."""
+    seen = set()
+
+    def show(phase: str, percent: float) -> None:
+        key = re.sub(r"[\d,.]+", "#", phase)
+        if key not in seen:
+            seen.add(key)
+            print(f"[{percent:3.0f} %] {phase}", flush=True)
+
+    return show
