@@ -32,6 +32,17 @@ def run_engine(args: list[str], home: Path, timeout: float = 300) -> subprocess.
     return proc
 
 
+def sample_dataset(tmp_path_factory: pytest.TempPathFactory, count: int, seed: int) -> Path:
+    """A dataset folder imported from `count` generated sample plates (a fifth of them for testing)."""
+    from engine.data.importer import import_dataset
+    from engine.data.sample import make_sample_zip
+
+    tmp = tmp_path_factory.mktemp("data")
+    out = tmp / "dataset"
+    import_dataset(make_sample_zip(tmp / "plates.zip", count=count, seed=seed), out, test_fraction=0.2, seed=0)
+    return out
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
     """Poll `predicate` until it is true or `timeout` seconds pass (tests wait on state, not on time)."""
     deadline = time.monotonic() + timeout

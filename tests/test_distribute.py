@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.storage.runfolder import RunFolder
-from model_fixtures import engine_env
+from model_fixtures import engine_env, sample_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,13 +66,7 @@ def test_a_mirrored_step_splits_the_batch_and_learns_what_one_device_learns(tmp_
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    from engine.data.importer import import_dataset
-    from engine.data.sample import make_sample_zip
-
-    tmp = tmp_path_factory.mktemp("data")
-    out = tmp / "dataset"
-    import_dataset(make_sample_zip(tmp / "plates.zip", count=80, seed=5), out, test_fraction=0.2, seed=0)
-    return out
+    return sample_dataset(tmp_path_factory, count=80, seed=5)
 
 
 def test_mirrored_training_on_two_logical_cpus_finishes(dataset, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.storage.runfolder import RunFolder
-from model_fixtures import engine_env, wait_for
+from model_fixtures import engine_env, sample_dataset, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # a few seconds of training on 2 cores: enough to see the loss fall and the files appear
@@ -40,13 +40,7 @@ def env(home) -> dict:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    from engine.data.importer import import_dataset
-    from engine.data.sample import make_sample_zip
-
-    tmp = tmp_path_factory.mktemp("data")
-    out = tmp / "dataset"
-    import_dataset(make_sample_zip(tmp / "plates.zip", count=120, seed=3), out, test_fraction=0.2, seed=0)
-    return out
+    return sample_dataset(tmp_path_factory, count=120, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ MAX_SIDE = 8000
 MAX_PIXELS = 16_000_000  # per photo: 4032x3024 phone photos fit, 40 MP bombs do not
 # Decoded pixels per import: 50,000 photos of 0.2 MP (640x320; a plate crop is ~0.03 MP). It caps
 # the CPU an upload can cost (~45 s of decoding on one core) whatever the number of entries.
-MAX_TOTAL_PIXELS = 10_000_000_000
+PIXELS_PER_PHOTO = 200_000  # what the budget allows each photo: 640x320
+MAX_TOTAL_PIXELS = 50_000 * PIXELS_PER_PHOTO
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 SUPPORTED = "only .jpg, .jpeg, .png, .bmp and .webp pictures are imported"
 LIMIT_TEXT = f"at most {MAX_SIDE} pixels a side and {MAX_PIXELS // 1_000_000} megapixels, far more than a plate needs"

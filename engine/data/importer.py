@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from engine.data.dataset import DatasetFolder, FolderClaim, UniqueNamer, photo_digest
-from engine.data.images import MAX_TOTAL_PIXELS, image_problem, too_large
+from engine.data.images import MAX_TOTAL_PIXELS, PIXELS_PER_PHOTO, image_problem, too_large
 from engine.data.labels import label_problem
 from engine.data.listing import Candidate, list_source
 from engine.data.safezip import ImportRefused, UnsafeArchive, ZipLimits
@@ -78,7 +78,7 @@ class PixelBudget:
     @property
     def reason(self) -> str:
         return (f"left out: this import reached its limit of {self.limit / 1e9:g} gigapixels of photos to decode "
-                f"(enough for about {self.limit // 200_000:,} plate photos); import the rest in another zip")
+                f"(enough for about {self.limit // PIXELS_PER_PHOTO:,} plate photos); import the rest in another zip")
 
     def charge(self, pixels: int) -> bool:
         """Add one file's pixels; False once the budget is overrun (by this file or an earlier one)."""
@@ -454,9 +454,9 @@ def cli_import(args) -> int:
     clean_leftovers(out.parent)
     # The command line is how big sets come in: its limits grow with --max-files (the web page keeps
     # the defaults), at the same cost per photo as an upload's.
-    per_photo = ZipLimits.max_total_bytes // ZipLimits.max_entries, MAX_TOTAL_PIXELS // ZipLimits.max_entries
+    bytes_per_photo = ZipLimits.max_total_bytes // ZipLimits.max_entries
     limits = ZipLimits(max_entries=args.max_files,
-                       max_total_bytes=max(ZipLimits.max_total_bytes, args.max_files * per_photo[0]))
+                       max_total_bytes=max(ZipLimits.max_total_bytes, args.max_files * bytes_per_photo))
     try:
         report = import_dataset(
             args.source,
@@ -467,7 +467,7 @@ def cli_import(args) -> int:
             keep_case=args.keep_case,
             seed=args.seed,
             limits=limits,
-            max_total_pixels=max(MAX_TOTAL_PIXELS, args.max_files * per_photo[1]),
+            max_total_pixels=max(MAX_TOTAL_PIXELS, args.max_files * PIXELS_PER_PHOTO),
         )
     except ImportRefused as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
