@@ -34,8 +34,9 @@ def section(run: dict, predictions: pd.DataFrame) -> None:
         st.session_state[key] = _start_position(saved, rows, options)
     left, right = st.columns([3, 2])
     with right:
+        digits = _distinct_digits(options[1:])
         chosen = st.select_slider("Accept readings with a confidence of at least", options, key=key,
-                                  format_func=lambda t: "any" if t == EVERYTHING else fmt_pct(t))
+                                  format_func=lambda t: "any" if t == EVERYTHING else fmt_pct(t, digits))
         row = by_threshold.get(chosen)
         st.info(_in_words(row, rows), icon=":material/rule:")
         st.caption(_now(saved))
@@ -46,6 +47,15 @@ def section(run: dict, predictions: pd.DataFrame) -> None:
             st.rerun()
     with left:
         st.plotly_chart(charts.threshold_chart(rows, row), key=f"threshold_chart_{run['id']}")
+
+
+def _distinct_digits(thresholds: list[float]) -> int:
+    """Decimals that give every slider position its own label (two stops both reading "93.1 %"
+    would look like one, and could not be told apart)."""
+    for digits in (1, 2, 3):
+        if len({fmt_pct(t, digits) for t in thresholds}) == len(thresholds):
+            return digits
+    return 4
 
 
 def _start_position(saved: float | None, rows: list[dict], options: list[float]) -> float:
