@@ -147,7 +147,7 @@ def check_candidates(
     file writes happen in parallel too; the bytes are then dropped (memory stays per worker).
     Without it, accepted files keep their bytes in `.data`.
     """
-    workers = max(2, min(4, os.cpu_count() or 1))
+    workers = max(2, min(4, len(os.sched_getaffinity(0))))  # the cores this process may use
     total = len(candidates)
     every = max(1, total // 200)  # ~200 progress updates, whatever the size
     budget = PixelBudget(max_total_pixels)
