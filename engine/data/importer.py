@@ -17,6 +17,7 @@ listing sources lives in engine.data.listing, image rules in engine.data.images.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import logging
 import os
@@ -27,9 +28,10 @@ import sys
 import threading
 import time
 import uuid
+from array import array
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -134,7 +136,8 @@ def _ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> It
 
 
 def check_candidates(
-    candidates: list[Candidate],
+    candidates: Iterable[Candidate],
+    total: int,
     max_label_length: int | None,
     max_total_pixels: int,
     progress: Progress | None = None,
@@ -148,10 +151,9 @@ def check_candidates(
     Without it, accepted files keep their bytes in `.data`.
     """
     workers = max(2, min(4, len(os.sched_getaffinity(0))))  # the cores this process may use
-    total = len(candidates)
     every = max(1, total // 200)  # ~200 progress updates, whatever the size
     budget = PixelBudget(max_total_pixels)
-    seen: dict[str, str] = {}
+    seen: dict[bytes, str] = {}  # digest -> first file with it (as bytes: a third of the memory of the hex text)
     if progress:
         progress(0, total)
 
@@ -166,10 +168,11 @@ def check_candidates(
         if checked.passed_names and not budget.charge(checked.pixels):
             checked.reason, checked.data = budget.reason, None
         elif checked.reason is None:
-            if checked.digest in seen:
-                checked.duplicate_of, checked.data = seen[checked.digest], None
+            key = bytes.fromhex(checked.digest[:32])  # 128 bits tell photos apart
+            if key in seen:
+                checked.duplicate_of, checked.data = seen[key], None
             else:
-                seen[checked.digest] = checked.candidate.name
+                seen[key] = checked.candidate.name
         if progress and (done % every == 0 or done == total):
             progress(done, total)
         yield checked
@@ -195,7 +198,7 @@ def collect_examples(
     examples, rejected, warnings = [], [], []
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
-        for checked in check_candidates(listing.candidates, max_label_length, max_total_pixels):
+        for checked in check_candidates(listing.candidates, len(listing.candidates), max_label_length, max_total_pixels):
             name = checked.candidate.name
             if checked.reason:
                 rejected.append(_issue(name, checked.reason))
@@ -207,74 +210,115 @@ def collect_examples(
 
 
 # --- writing the dataset -----------------------------------------------------------------------
+# An import of 100k photos must not hold 100k records: each accepted photo's row goes to a partial
+# CSV as soon as it is checked, and memory keeps only what the split and the summary need.
+PARTIAL = "labels.partial.csv"
+PARTIAL_COLUMNS = ("file", "label", "width", "height", "original", "digest", "test")
+
+
 @dataclass
-class Row:
-    file: str  # stored name, relative to images/
-    label: str
-    width: int
-    height: int
-    original: str
-    digest: str
-    test: bool = False
-    split: str = "train"
+class Accepted:
+    """The accepted photos, in file order: their rows are in the partial CSV, these columns in memory
+    (labels only once checking is over and its memory is free: see `_read_labels`)."""
+
+    labels: list[str] = field(default_factory=list)
+    tests: bytearray = field(default_factory=bytearray)  # 1: from the separate test source
+    widths: array = field(default_factory=lambda: array("I"))
+    heights: array = field(default_factory=lambda: array("I"))
+
+    def __len__(self) -> int:
+        return len(self.tests)
 
 
 def _write_accepted(
-    candidates: list[Candidate], images: Path, max_label_length: int | None, max_total_pixels: int,
+    candidates: Iterable[Candidate], total: int, images: Path, max_label_length: int | None, max_total_pixels: int,
     progress: Progress | None,
-) -> tuple[list[Row], list[dict], list[dict]]:
+) -> tuple[Accepted, list[dict], list[dict]]:
+    """Check every candidate, save accepted photos to images/ and their rows to the partial CSV."""
     namer = UniqueNamer()
-    stored = [namer(c.name) for c in candidates]  # decided up front, in order: deterministic
+    stored: dict[int, str] = {}  # names of the files in flight (at most the checking window)
+
+    def named() -> Iterator[Candidate]:
+        for index, cand in enumerate(candidates):
+            stored[index] = namer(cand.name)  # decided here, in file order: deterministic
+            yield cand
+
+    folder = os.fspath(images)  # paths joined as text: a Path per photo would intern every name
 
     def save(index: int, data: bytes) -> None:
-        with open(images / stored[index], "xb") as f:  # "x": never overwrite anything
+        with open(os.path.join(folder, stored[index]), "xb") as f:  # "x": never overwrite anything
             f.write(data)
 
-    rows, rejected, warnings = [], [], []
-    for index, checked in enumerate(check_candidates(candidates, max_label_length, max_total_pixels, progress, save)):
-        cand = checked.candidate
-        shown = f"{cand.name} (test set)" if cand.test else cand.name
-        if checked.reason or checked.duplicate_of:
-            (images / stored[index]).unlink(missing_ok=True)  # saved by its worker before the verdict
-        if checked.reason:
-            rejected.append(_issue(shown, checked.reason))
-        elif checked.duplicate_of:
-            warnings.append(_issue(shown, _duplicate_reason(checked.duplicate_of)))
-        else:
-            rows.append(Row(stored[index], cand.label, checked.width, checked.height, cand.name, checked.digest, cand.test))
-    return rows, rejected, warnings
+    accepted, rejected, warnings = Accepted(), [], []
+    with open(images.parent / PARTIAL, "w", encoding="utf-8", newline="") as partial:
+        rows = csv.writer(partial)
+        for index, checked in enumerate(check_candidates(named(), total, max_label_length, max_total_pixels, progress, save)):
+            cand, file = checked.candidate, stored.pop(index)
+            shown = f"{cand.name} (test set)" if cand.test else cand.name
+            if checked.reason or checked.duplicate_of:
+                with contextlib.suppress(FileNotFoundError):  # saved by its worker before the verdict
+                    os.unlink(os.path.join(folder, file))
+            if checked.reason:
+                rejected.append(_issue(shown, checked.reason))
+            elif checked.duplicate_of:
+                warnings.append(_issue(shown, _duplicate_reason(checked.duplicate_of)))
+            else:
+                rows.writerow((file, cand.label, checked.width, checked.height, cand.name, checked.digest, int(cand.test)))
+                accepted.tests.append(cand.test)
+                accepted.widths.append(checked.width)
+                accepted.heights.append(checked.height)
+    return accepted, rejected, warnings
 
 
-def _assign_split(rows: list[Row], has_test_source: bool, test_fraction: float, seed: int) -> list[dict]:
-    """Set each row's split; returns warnings (a plate in both parts of a given test set)."""
+def _read_labels(folder: Path) -> list[str]:
+    with open(folder / PARTIAL, encoding="utf-8", newline="") as partial:
+        return [values[1] for values in csv.reader(partial)]
+
+
+def _assign_split(accepted: Accepted, has_test_source: bool, test_fraction: float, seed: int) -> list[str]:
+    """Each accepted photo's split: its source's with a test source, else grouped by plate text."""
     if has_test_source:
-        for row in rows:
-            row.split = "test" if row.test else "train"
-        train_labels = {r.label for r in rows if not r.test}
-        return [
-            _issue(f"{r.original} (test set)", f"the plate {r.label} is also in the training set, so the test score will look better than it is")
-            for r in rows
-            if r.test and r.label in train_labels
-        ]
-    for row, side in zip(rows, grouped_split([r.label for r in rows], test_fraction, seed)):
-        row.split = side
-    return []
+        return ["test" if test else "train" for test in accepted.tests]
+    return grouped_split(accepted.labels, test_fraction, seed)
 
 
-def _size_stats(values: list[int]) -> dict:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)} if values else {}
+def _write_labels(folder: Path, splits: list[str], train_labels: set[str]) -> list[dict]:
+    """labels.csv from the partial CSV and the splits (streamed); returns the warnings for test
+    photos whose plate is also in the training set."""
+    warnings: list[dict] = []
+
+    def rows() -> Iterator[dict]:
+        with open(folder / PARTIAL, encoding="utf-8", newline="") as partial:
+            for values, split in zip(csv.reader(partial), splits, strict=True):
+                row = dict(zip(PARTIAL_COLUMNS, values))
+                if row.pop("test") == "1" and row["label"] in train_labels:
+                    warnings.append(_issue(f"{row['original']} (test set)", f"the plate {row['label']} is also in the "
+                                                                            "training set, so the test score will look better than it is"))
+                yield {**row, "split": split}
+
+    DatasetFolder(folder).write_rows(rows())
+    (folder / PARTIAL).unlink()
+    return warnings
 
 
-def _stats(rows: list[Row]) -> dict:
-    chars = Counter(c for r in rows for c in r.label)
-    lengths = Counter(len(r.label) for r in rows)
+def _size_stats(values: Iterable[int]) -> dict:
+    values = sorted(values)
+    return {"min": values[0], "median": statistics.median(values), "max": values[-1]} if values else {}
+
+
+def _stats(accepted: Accepted, splits: list[str]) -> dict:
+    chars = Counter()
+    lengths = Counter()
+    for label in accepted.labels:
+        chars.update(label)
+        lengths[len(label)] += 1
     return {
         "charset": "".join(sorted(chars)),
         "char_histogram": {c: chars[c] for c in sorted(chars)},
         "label_length_histogram": {str(n): lengths[n] for n in sorted(lengths)},
-        "image_size": {"width": _size_stats([r.width for r in rows]), "height": _size_stats([r.height for r in rows])},
-        "train": sum(r.split == "train" for r in rows),
-        "test": sum(r.split == "test" for r in rows),
+        "image_size": {"width": _size_stats(accepted.widths), "height": _size_stats(accepted.heights)},
+        "train": splits.count("train"),
+        "test": splits.count("test"),
     }
 
 
@@ -360,19 +404,36 @@ def import_dataset(
     return report
 
 
-def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits,
-           max_total_pixels) -> dict:
+def _check_and_write(source, tmp, test_source, max_label_length, keep_case, progress, limits,
+                     max_total_pixels) -> tuple[Accepted, list[dict], list[dict], int]:
+    """(accepted, rejected, warnings, skipped) of the source and the test source; the listings are
+    freed on return."""
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
-        candidates, skipped = listing.candidates, listing.skipped
+        parts, skipped = [(listing.candidates, False)], listing.skipped
         if test_source is not None:
             test_listing = list_source(test_source, stack, keep_case=keep_case, limits=limits)
-            for cand in test_listing.candidates:
-                cand.test = True
-            candidates, skipped = candidates + test_listing.candidates, skipped + test_listing.skipped
-        rows, rejected, warnings = _write_accepted(candidates, tmp / "images", max_label_length, max_total_pixels, progress)
+            parts.append((test_listing.candidates, True))
+            skipped += test_listing.skipped
+
+        def every_candidate() -> Iterator[Candidate]:  # made one at a time (a folder's are not kept)
+            for candidates, test in parts:
+                for cand in candidates:
+                    cand.test = test
+                    yield cand
+
+        total = sum(len(candidates) for candidates, _ in parts)
+        return (*_write_accepted(every_candidate(), total, tmp / "images", max_label_length, max_total_pixels,
+                                 progress), skipped)
+
+
+def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits,
+           max_total_pixels) -> dict:
+    accepted, rejected, warnings, skipped = _check_and_write(source, tmp, test_source, max_label_length, keep_case,
+                                                             progress, limits, max_total_pixels)
+    accepted.labels = _read_labels(tmp)
     report = {
-        "accepted": len(rows),
+        "accepted": len(accepted),
         "rejected": rejected,
         "warnings": warnings,
         "skipped": skipped,
@@ -384,15 +445,16 @@ def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case,
         "test_source": None if test_source is None else str(test_source),
         "created_at": now_iso(),
     }
-    if not any(not r.test for r in rows):
+    if all(accepted.tests):  # no training photo (also: none at all)
         raise ImportRefused(_refusal_summary(source, rejected), report=report)
-    warnings += _assign_split(rows, test_source is not None, test_fraction, seed)
+    splits = _assign_split(accepted, test_source is not None, test_fraction, seed)
+    train_labels = {label for label, test in zip(accepted.labels, accepted.tests) if not test} if test_source else set()
+    warnings += _write_labels(tmp, splits, train_labels)
     if test_source is not None:
-        report["test_fraction"] = round(sum(r.test for r in rows) / len(rows), 4)
-        if not any(r.test for r in rows):
+        report["test_fraction"] = round(sum(accepted.tests) / len(accepted), 4)
+        if not any(accepted.tests):
             warnings.append(_issue(Path(test_source).name, "the test set has no usable images, so there is nothing to measure accuracy on"))
-    DatasetFolder(tmp).write_rows(vars(r) for r in rows)
-    report.update(_stats(rows))
+    report.update(_stats(accepted, splits))
     return report
 
 

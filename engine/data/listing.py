@@ -7,11 +7,13 @@ symlink, not an image by name, too big) carry their `problem` already.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from engine.data.images import SUPPORTED
 from engine.data.labels import IMAGE_EXTENSIONS, label_from_filename, read_label_file, split_extension
@@ -21,7 +23,7 @@ from engine.storage.text import decoded_file_name
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 
 
-@dataclass
+@dataclass(slots=True)  # slots: an import of 100k photos holds 100k of these
 class Candidate:
     name: str  # as the operator knows it: member name, path relative to the folder, or as written
     label: str
@@ -30,9 +32,28 @@ class Candidate:
     test: bool = False  # comes from the separate test source
 
 
+class FolderFiles(Sequence[Candidate]):
+    """The candidates of a folder, made when asked for from its file names: a folder of 100k photos
+    is listed in 100k short strings, not 100k records (a file's size is checked when it is reached)."""
+
+    def __init__(self, top: str, keep_case: bool, max_bytes: int) -> None:
+        self.top, self.keep_case, self.max_bytes = top, keep_case, max_bytes
+        self.names: list[str] = []  # relative, with "/"
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        rel = self.names[index]
+        problem = _file_problem(os.path.join(self.top, rel), self.max_bytes)
+        return _new_candidate(rel, self.keep_case, _file_loader(self.top, rel, self.max_bytes), problem)
+
+
 @dataclass
 class Listing:
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: Sequence[Candidate] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -73,47 +94,49 @@ def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.
     return listing
 
 
-def _file_loader(path: Path, max_bytes: int) -> Callable[[], bytes]:
-    def load() -> bytes:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)  # capped: a file may grow between stat and read
-        if len(data) > max_bytes:
-            raise ValueError(f"the file is larger than the {max_bytes // (1024 * 1024)} MiB allowed per file")
-        return data
-
-    return load
+def _read_file(folder: str, name: str, max_bytes: int) -> bytes:
+    with open(os.path.join(folder, name), "rb") as f:
+        data = f.read(max_bytes + 1)  # capped: a file may grow between stat and read
+    if len(data) > max_bytes:
+        raise ValueError(f"the file is larger than the {max_bytes // (1024 * 1024)} MiB allowed per file")
+    return data
 
 
-def _file_problem(path: Path, max_bytes: int) -> str | None:
+def _file_loader(folder: str, name: str, max_bytes: int) -> Callable[[], bytes]:
+    # a partial over strings the listing keeps anyway, not a closure over a Path: an import of 100k
+    # photos holds 100k of these
+    return functools.partial(_read_file, folder, name, max_bytes)
+
+
+def _file_problem(path: str | os.PathLike, max_bytes: int) -> str | None:
     try:
-        size = path.stat().st_size
+        info = os.stat(path)  # follows a symlink, as reading it would
     except FileNotFoundError:
         return "file not found"
     except OSError as exc:
         return f"the file cannot be opened ({exc.strerror})"
-    if not path.is_file():
+    if not stat.S_ISREG(info.st_mode):
         return "not a file"
-    if size > max_bytes:
-        return f"the file is {size / 1024 / 1024:.1f} MiB, more than the {max_bytes // (1024 * 1024)} MiB allowed per file"
+    if info.st_size > max_bytes:
+        return f"the file is {info.st_size / 1024 / 1024:.1f} MiB, more than the {max_bytes // (1024 * 1024)} MiB allowed per file"
     return None
 
 
 def _list_folder(root: Path, keep_case: bool, limits: ZipLimits) -> Listing:
-    listing = Listing()
-    for folder, dirs, files in os.walk(root):
+    top = os.fspath(root)
+    files_found = FolderFiles(top, keep_case, limits.max_file_bytes)
+    listing = Listing(files_found)
+    for folder, dirs, files in os.walk(top):
         hidden = [d for d in dirs if is_junk(d)]
         listing.skipped += len(hidden)
         dirs[:] = sorted(d for d in dirs if not is_junk(d))
+        prefix = "" if folder == top else os.path.relpath(folder, top).replace(os.sep, "/") + "/"
         for name in sorted(files):
             if is_junk(name):
                 listing.skipped += 1
                 continue
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            listing.candidates.append(
-                _new_candidate(rel, keep_case, _file_loader(path, limits.max_file_bytes), _file_problem(path, limits.max_file_bytes))
-            )
-            if len(listing.candidates) > limits.max_entries:
+            files_found.names.append(prefix + name)
+            if len(files_found) > limits.max_entries:
                 raise ImportRefused(f"{root.name} holds more than {limits.max_entries:,} files; import it in parts.")
     return listing
 
@@ -126,7 +149,8 @@ def _list_label_file(path: Path, keep_case: bool, limits: ZipLimits) -> Listing:
         except ValueError:
             name = str(image_path)
         problem = _file_problem(image_path, limits.max_file_bytes)
-        listing.candidates.append(_new_candidate(name, keep_case, _file_loader(image_path, limits.max_file_bytes), problem, label))
+        listing.candidates.append(_new_candidate(name, keep_case, _file_loader(str(image_path.parent), image_path.name,
+                                                                           limits.max_file_bytes), problem, label))
     if len(listing.candidates) > limits.max_entries:
         raise ImportRefused(f"{path.name} lists more than {limits.max_entries:,} images; import it in parts.")
     return listing

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from engine.storage.files import atomic_write_bytes
+from engine.storage.files import atomic_writer
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -42,8 +42,16 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a CSV atomically, formula-looking cells neutralised."""
-    atomic_write_bytes(path, csv_bytes(header, rows))
+    """Write a CSV atomically, formula-looking cells neutralised; rows are streamed to disk (a
+    dataset's labels.csv may have 100k of them)."""
+    with atomic_writer(path) as f:
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([safe_cell(v) for v in row])
+        text.flush()
+        text.detach()
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:

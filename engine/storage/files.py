@@ -1,10 +1,11 @@
 """Files the engine writes: atomically (a reader or a kill never sees half a file), plain and dated.
 
-Every JSON, CSV, checkpoint and zip the engine writes goes through `atomic_write_bytes`, so a full
+Every JSON, CSV, checkpoint and zip the engine writes goes through `atomic_writer` (or `atomic_write_bytes`), so a full
 disk gives one clear message and keeps the previous version of the file.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -12,7 +13,7 @@ import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 # write errors that mean "no room": the disk (or the quota, or a file size limit) is full
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -32,15 +33,17 @@ def is_out_of_space(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("tensorflow") and any(os.strerror(code) in text for code in NO_SPACE)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write `path` through: readers see the old file or the new one, never a mix
+    (the new one replaces the old only when the block ends without an exception)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be read by others too
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -50,6 +53,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             raise OSError(exc.errno, f"Not enough disk space to write {path} ({exc.strerror}); the previous "
                                      "version of the file is kept. Free some disk space and try again.") from exc
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def remove_stale_temp_files(path: str | os.PathLike) -> None:

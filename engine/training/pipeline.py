@@ -5,8 +5,9 @@
                                          by photo count x working size, whatever the photos' size
     -> cache                             in memory for small sets, on disk for large ones
     -> shuffle, repeat
-    -> augment + fit into the model box  OpenCV in parallel calls (it releases the GIL)
-    -> batch, prefetch
+    -> batch (padded to the working size)
+    -> augment + fit into the model box  one call per batch, batches in parallel (OpenCV releases the GIL)
+    -> prefetch
 
 Several model boxes can be mixed (the starter model learns 32, 48 and 64 px high inputs at once):
 each box gets its own batches, and batches are drawn from the boxes by weight.
@@ -103,14 +104,20 @@ def _decoder(box: Box):
     return decode
 
 
-def _example_maker(box: Box, charset: Charset, slots: int, rng_seed: int, augmenting: bool):
+def _batch_maker(box: Box, charset: Charset, slots: int, rng_seed: int, augmenting: bool):
+    """make(images [B, work_h, work_w] padded, sizes [B, 2], labels [B]) -> (inputs, tokens): one Python
+    call per batch, not per photo (tf.data's per-call cost was larger than the augmentation's)."""
     rng = np.random.default_rng(rng_seed)  # one generator per pipeline; calls may interleave, order does not matter
 
-    def make(image: np.ndarray, label: bytes) -> tuple[np.ndarray, np.ndarray]:
-        if augmenting:
-            image = augment(image, rng)
-        x, _ = fit_to_box(image, box.height, box.width)
-        tokens = np.asarray(charset.encode(label.decode("utf-8"), slots), np.int32)
+    def make(images: np.ndarray, sizes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.empty((len(images), box.height, box.width, 1), np.float32)
+        tokens = np.empty((len(images), slots), np.int32)
+        for i, ((h, w), label) in enumerate(zip(sizes, labels)):
+            image = images[i, :h, :w]
+            if augmenting:
+                image = augment(image, rng)
+            x[i] = fit_to_box(image, box.height, box.width)[0]
+            tokens[i] = charset.encode(label.decode("utf-8"), slots)
         return x, tokens
 
     return make
@@ -136,7 +143,7 @@ def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], char
 
     per_box = []
     for b, box in enumerate(boxes):
-        decode, make = _decoder(box), _example_maker(box, charset, slots, seed * 7919 + b, augmenting)
+        decode, make = _decoder(box), _batch_maker(box, charset, slots, seed * 7919 + b, augmenting)
         streams, weights = [], []
         for s, (records, weight) in enumerate(sources):
             ds = records.dataset.map(
@@ -149,14 +156,21 @@ def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], char
         ds = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(
             streams, weights=[w / sum(weights) for w in weights], seed=seed)
 
-        def prepared(image, label, make=make, box=box):
-            x, tokens = tf.numpy_function(make, [image, label], (tf.float32, tf.int32), stateful=True)
-            return tf.ensure_shape(x, [box.height, box.width, 1]), tf.ensure_shape(tokens, [slots])
+        def padded(image, label, box=box):  # one shape for the batch; the photo's own size goes along
+            work_h, work_w = box.work
+            image = tf.ensure_shape(image, [None, None])
+            shape = tf.shape(image)
+            return tf.pad(image, [[0, work_h - shape[0]], [0, work_w - shape[1]]]), shape, label
+
+        def prepared(images, sizes, labels, make=make, box=box):
+            x, tokens = tf.numpy_function(make, [images, sizes, labels], (tf.float32, tf.int32), stateful=True)
+            return (tf.ensure_shape(x, [batch_size, box.height, box.width, 1]),
+                    tf.ensure_shape(tokens, [batch_size, slots]))
 
         options = tf.data.Options()
-        options.deterministic = False  # any finished example may go first: no waiting on a slow one
-        ds = ds.map(prepared, num_parallel_calls=tf.data.AUTOTUNE).with_options(options)
-        per_box.append(ds.batch(batch_size, drop_remainder=True))
+        options.deterministic = False  # any finished batch may go first: no waiting on a slow one
+        ds = ds.map(padded, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+        per_box.append(ds.map(prepared, num_parallel_calls=tf.data.AUTOTUNE).with_options(options))
     if len(per_box) == 1:
         out = per_box[0]
     else:
