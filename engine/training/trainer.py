@@ -225,7 +225,7 @@ class Trainer:
         """Score the averaged weights on the held-out photos, save, log a metrics row. True: stop early.
 
         The kept model is the best-scoring one; at the end of the schedule the final weights are kept
-        unless they score clearly worse (by more than one photo): a few held-out photos are a noisy
+        unless they score clearly worse (by more than two photos): a few held-out photos are a noisy
         judge, and the fully annealed weights usually read best.
         """
         cfg = self.settings
@@ -237,7 +237,8 @@ class Trainer:
         self.totals.assign([0.0, 0.0, 0.0])
         self.checks += 1
         self.checked_at = self.step
-        margin = max(1.0 / max(len(labels), 1), 0.005) if final else 0.0
+        # two photos and a half: "two photos worse" must not tip over on float rounding
+        margin = max(2.5 / max(len(labels), 1), 0.005) if final else 0.0
         improved = score[0] >= self.best[0] - margin if final else score > self.best
         if improved:
             self.best, self.best_step, self.stale = score, self.step, 0
