@@ -272,6 +272,13 @@ def test_folder_import(tmp_path: Path) -> None:
     assert report["accepted"] == 3 and report["train"] == 3 and report["test"] == 0
     assert report["rejected"] == [{"file": "day 1/cam $(x)/broken.jpg", "reason": report["rejected"][0]["reason"]}]
     assert "damaged" in report["rejected"][0]["reason"] and report["skipped"] == 2
+    # rows in the folder's order, each with the name the operator knows; nothing of the import left behind
+    with open(tmp_path / "ds" / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["original"], r["label"]) for r in rows] == [
+        ("34FK4522.jpg", "34FK4522"), ("day 1/34FK4522_1.png", "34FK4522"), ("day 1/cam $(x)/06XY99.jpg", "06XY99")]
+    assert all((tmp_path / "ds" / "images" / r["file"]).is_file() for r in rows)
+    assert sorted(os.listdir(tmp_path / "ds")) == ["images", "labels.csv", "report.json"]
 
 
 def test_annotation_and_csv_import(tmp_path: Path) -> None:
