@@ -272,7 +272,7 @@ def _write_accepted(
 
 def _read_labels(folder: Path) -> list[str]:
     with open(folder / PARTIAL, encoding="utf-8", newline="") as partial:
-        return [values[1] for values in csv.reader(partial)]
+        return [values[PARTIAL_COLUMNS.index("label")] for values in csv.reader(partial)]
 
 
 def _assign_split(accepted: Accepted, has_test_source: bool, test_fraction: float, seed: int) -> list[str]:
