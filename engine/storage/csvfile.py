@@ -11,7 +11,7 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TextIO
 
 from engine.storage.files import atomic_writer
 
@@ -32,12 +32,16 @@ def plain_cell(value: str) -> str:
     return value
 
 
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
+def _write_rows(text: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    writer = csv.writer(text)
     writer.writerow(header)
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    buf = io.StringIO()
+    _write_rows(buf, header, rows)
     return buf.getvalue().encode("utf-8")
 
 
@@ -46,12 +50,9 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
     dataset's labels.csv may have 100k of them)."""
     with atomic_writer(path) as f:
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([safe_cell(v) for v in row])
+        _write_rows(text, header, rows)
         text.flush()
-        text.detach()
+        text.detach()  # the binary file stays open for atomic_writer to sync and rename
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
