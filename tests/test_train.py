@@ -77,6 +77,22 @@ def test_training_learns_and_writes_the_run_folder(trained):
         assert {"README.md", "export/model.tflite", "export/reader.json", "evaluation.json"} <= set(zf.namelist())
 
 
+def test_a_fresh_start_in_a_trained_folder_forgets_the_earlier_training(trained, dataset, env, tmp_path):
+    """--no-resume over a finished run: its charts and scores must be the new training's alone."""
+    import shutil
+
+    run_dir = tmp_path / "again"
+    shutil.copytree(trained, run_dir)
+    earlier = RunFolder(run_dir).metrics()
+    proc = run_engine("train", str(dataset), "--model-dir", str(run_dir), "--no-resume", "--max-steps", "8",
+                      "--batch-size", "16", "--check-every-seconds", "600", "--init-from", "none", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = RunFolder(run_dir)
+    rows = run.metrics()
+    assert len(earlier) >= 2 and [r["step"] for r in rows] == [8], "only the new training's one final check"
+    assert run.status()["step"] == 8 and run.evaluation()["count"] > 0
+
+
 def test_a_poor_model_is_called_poor_in_plain_words(trained):
     """120 steps from scratch read few plates: the run must not look like a success."""
     evaluation = RunFolder(trained).evaluation()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import traceback
 from contextlib import nullcontext
@@ -45,6 +46,8 @@ def run_training(model_dir: str | os.PathLike, dataset: str | None = None, setti
     status = StatusWriter(run, enabled=chief)
     try:
         with training_lock(run.path.name, run.path) if chief else nullcontext():
+            if chief and not resume:
+                _forget_earlier_training(run)
             status.update(state="running", pid=os.getpid(), run=run.path.name, phase="Loading the training engine",
                           started_at=now_iso(), finished_at=None, error=None, verdict=None, percent=0)
             Trainer(run, config, status, chief, resume, prepare_data, bundle).fit()
@@ -69,6 +72,16 @@ def run_training(model_dir: str | os.PathLike, dataset: str | None = None, setti
         signal.signal(signal.SIGTERM, previous)
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _forget_earlier_training(run: RunFolder) -> None:
+    """A fresh start in a folder that was trained before: its checks, checkpoints and results belong
+    to the earlier training and would mix into this one's charts and scores."""
+    for name in ("metrics_path", "evaluation_path", "predictions_path", "confusion_path", "threshold_path",
+                 "bundle_path", "label_check_path"):
+        getattr(run, name).unlink(missing_ok=True)
+    for folder in (run.checkpoint_dir, run.export_dir):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def log_to_run_folder(run: RunFolder | None) -> logging.Handler:

@@ -29,7 +29,7 @@ def make_state(model):
 def make_train_step(model, optimizer, strategy, state: StepState, vocab: int, global_batch: int,
                     label_smoothing: float = 0.0, multi_worker: bool = False):
     """train_step(distributed batch, controls [learning rate, stop, finish], decay) -> the controls every
-    worker agreed on (see `agree`)."""
+    worker agreed on (see `agree`). The moving average becomes decay * average + (1 - decay) * weights."""
     import tensorflow as tf
 
     def replica_step(images, tokens):
@@ -58,8 +58,9 @@ def make_train_step(model, optimizer, strategy, state: StepState, vocab: int, gl
         optimizer.learning_rate.assign(controls[0])
         per_replica = strategy.run(replica_step, args=batch)
         state.totals.assign_add(strategy.reduce("SUM", per_replica, axis=None))
-        for avg, var in zip(state.average, model.weights):
-            avg.assign(decay * avg + (1.0 - decay) * var)
+        if decay < 1.0:  # 1.0 leaves the average as it is: the trainer updates it every few steps
+            for avg, var in zip(state.average, model.weights):
+                avg.assign(decay * avg + (1.0 - decay) * var)
         return controls
 
     return train_step
