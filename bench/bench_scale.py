@@ -4,6 +4,7 @@
     python bench/bench_scale.py --sizes 10000          # one size
     python bench/bench_scale.py --old-engine /tmp/old  # also the previous engine (a checkout of it) on 10k
     python bench/bench_scale.py --pipeline             # also the input pipelines' own speed, without a model
+    python bench/bench_scale.py --busy 1               # with one CPU-bound process alongside
 
     (a checkout of the previous engine: git worktree add /tmp/old 01bd466)
 
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, measure
+from common import ROOT, Busy, measure
 
 
 def _render(args: tuple[str, int, int]) -> int:
@@ -126,8 +127,11 @@ def pipeline_speed(dataset: Path, batch: int, engine: Path = ROOT, probe: str = 
 def old_training_speed(old: Path, photos: Path, work: Path, minutes: float) -> float | None:
     """The previous engine (its own checkout) on the same photos: training plates/s between its checks."""
     import os
+    import shutil
     import subprocess
 
+    for leftover in ("old-home", "old-dataset", "old-run"):  # an earlier bench's: the old engine would refuse them
+        shutil.rmtree(work / leftover, ignore_errors=True)
     env = {**os.environ, "PLATE_STUDIO_HOME": str(work / "old-home"), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(old)}
     engine = [sys.executable, "-m", "engine"]
     subprocess.run([*engine, "import", str(photos), "--out", str(work / "old-dataset"), "--test-fraction", "0.05"],
@@ -146,8 +150,15 @@ def main() -> int:
     parser.add_argument("--work-dir", default=None, help="where plates, datasets and runs go (default: a temp folder)")
     parser.add_argument("--pipeline", action="store_true", help="also the input pipeline's own speed, without the model")
     parser.add_argument("--old-engine", default=None, help="a checkout of the previous engine, measured on the first size")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside")
     options = parser.parse_args()
     work = Path(options.work_dir or tempfile.mkdtemp(prefix="bench-scale-"))
+    with Busy(options.busy, seconds=4 * 3600) as busy:
+        print(f"load: {busy.describe()}")
+        return _measure_all(options, work)
+
+
+def _measure_all(options: argparse.Namespace, work: Path) -> int:
     print(f"{'plates':>7} {'import/s':>9} {'import MB':>10} {'train plates/s':>15} {'train MB':>9}  (steps {options.steps}, "
           f"batch {options.batch_size}; work folder {work})")
     for size in [int(s) for s in options.sizes.split(",")]:
