@@ -235,7 +235,7 @@ def decode_gray(data: bytes) -> np.ndarray:
 # --- fitting into the model's box: OpenCV's uint8 resize, operation for operation ----------------
 @functools.lru_cache(maxsize=256)  # photos from one camera or detector come in a few sizes
 def _area_taps(ssize: int, dsize: int) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV's computeResizeAreaTab: per output pixel, source indices and float32 weights [dsize, taps]
+    """OpenCV's computeResizeAreaTab: source indices and float32 weights [taps, dsize], tap by tap
     (unused taps weigh 0, which adds nothing)."""
     scale = 1.0 / (dsize / ssize)
     fs1 = np.arange(dsize) * scale
@@ -248,16 +248,8 @@ def _area_taps(ssize: int, dsize: int) -> tuple[np.ndarray, np.ndarray]:
     middle = (1.0 / cell)[:, None] * ((src >= s1[:, None]) & (src < s2[:, None]))
     last_w = np.where(fs2 - s2 > 1e-3, np.minimum(np.minimum(fs2 - s2, 1.0), cell) / cell, 0.0)
     last = last_w[:, None] * (src == s2[:, None])
-    return np.clip(src, 0, ssize - 1).astype(np.intp), (first + middle + last).astype(np.float32)
-
-
-def _area_pass(rows: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """One direction of INTER_AREA over the rows of `rows`: sum of weight x source row, tap by tap,
-    in float32 and in OpenCV's order (so the rounding is OpenCV's too)."""
-    out = rows[index[:, 0]] * weight[:, 0, None]
-    for k in range(1, index.shape[1]):
-        out += rows[index[:, k]] * weight[:, k, None]
-    return out
+    index = np.ascontiguousarray(np.clip(src, 0, ssize - 1).astype(np.intp).T)
+    return index, np.ascontiguousarray((first + middle + last).astype(np.float32).T)
 
 
 def _resize_area(gray: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
@@ -272,9 +264,13 @@ def _resize_area(gray: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
         if fx == fy == 2:
             return ((sums + 2) >> 2).astype(np.uint8)
         return np.clip(np.rint(sums.astype(np.float32) * np.float32(1.0 / (fx * fy))), 0, 255).astype(np.uint8)
-    # across first (on the transposed photo, so every tap gathers whole rows), then down
-    across = _area_pass(np.ascontiguousarray(gray.T, dtype=np.float32), *_area_taps(w, new_w))
-    down = _area_pass(np.ascontiguousarray(across.T), *_area_taps(h, new_h))
+    # Across, then down, in float32: each output is the sum of weight x source over the taps, added
+    # in tap order (OpenCV's order, so the rounding is OpenCV's too). The taps are the outer axis of
+    # one gather, so numpy adds them one after another (never pairwise) and three calls do a pass.
+    index, weight = _area_taps(w, new_w)
+    across = np.add.reduce(gray[:, index] * weight, axis=1)  # [h, taps, new_w] -> [h, new_w]
+    index, weight = _area_taps(h, new_h)
+    down = np.add.reduce(across[index] * weight[:, :, None], axis=0)  # [taps, new_h, new_w] -> [new_h, new_w]
     return np.clip(np.rint(down), 0, 255).astype(np.uint8)
 
 
