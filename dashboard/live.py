@@ -71,7 +71,8 @@ def _progress(run: dict) -> None:
     m = st.columns(4)
     m[0].metric("Step", f"{step:,} of about {planned:,}" if planned else f"{step:,}",
                 help="One step learns from one batch of photos. The total is an estimate: the time limit can end "
-                     "training earlier.")
+                     "training earlier, and a small set of photos ends it after 200 passes over them, at least 1,500 steps (more would "
+                     "learn them by heart).")
     m[1].metric("Time so far", fmt_duration(status.get("elapsed_seconds")))
     eta = status.get("eta_seconds")
     m[2].metric("Time left", ("estimating" if eta is None else fmt_duration(eta)) if run["active"] else "–",

@@ -93,6 +93,22 @@ def test_a_fresh_start_in_a_trained_folder_forgets_the_earlier_training(trained,
     assert run.status()["step"] == 8 and run.evaluation()["count"] > 0
 
 
+def test_training_ends_after_the_passes_over_the_photos(dataset, env, tmp_path):
+    """aocr's --num-epoch ends training after that many passes over the training photos, whatever
+    --max-steps says; without it, small sets stop after 200 passes but never before 1,500 steps."""
+    from engine.training.schedule import step_limit
+
+    run_dir = tmp_path / "two-passes"
+    proc = run_engine("train", str(dataset), "--model-dir", str(run_dir), "--num-epoch", "2", "--max-steps", "500",
+                      "--batch-size", "16", "--check-every-seconds", "600", "--init-from", "none", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = RunFolder(run_dir)
+    per_pass = -(-run.config()["resolved"]["train_images"] // 16)
+    assert run.status()["state"] == "finished" and run.status()["step"] == 2 * per_pass < 500
+    assert step_limit(100_000, None, per_pass) == 1_500  # 200 passes of a small set: fewer than the floor
+    assert step_limit(100_000, None, 41) == 8_200 and step_limit(3_000, None, 41) == 3_000
+
+
 def test_a_poor_model_is_called_poor_in_plain_words(trained):
     """120 steps from scratch read few plates: the run must not look like a success."""
     evaluation = RunFolder(trained).evaluation()

@@ -5,7 +5,7 @@
                                          by photo count x working size, whatever the photos' size
     -> cache                             in memory for small sets, on disk for large ones
     -> shuffle, repeat
-    -> batch (padded to the working size)
+    -> batch (padded to the working size as it is made)
     -> augment + fit into the model box  one call per batch, batches in parallel (OpenCV releases the GIL)
     -> prefetch
 
@@ -95,11 +95,12 @@ def from_memory(images: Sequence[bytes], labels: Sequence[str], name: str = "pho
 def _decoder(box: Box):
     work_h, work_w = box.work
 
-    def decode(data: bytes) -> np.ndarray:
+    def decode(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         try:
-            return decode_to_fit(data, work_h, work_w)
+            gray = decode_to_fit(data, work_h, work_w)
         except ValueError:  # a photo that stopped decoding since import: a blank the model learns nothing from
-            return np.zeros((8, 8), np.uint8)
+            gray = np.zeros((8, 8), np.uint8)
+        return gray, np.array(gray.shape, np.int32)
 
     return decode
 
@@ -145,22 +146,19 @@ def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], char
     for b, box in enumerate(boxes):
         decode, make = _decoder(box), _batch_maker(box, charset, slots, seed * 7919 + b, augmenting)
         streams, weights = [], []
+
+        def decoded(data, label, decode=decode):
+            image, size = tf.numpy_function(decode, [data], (tf.uint8, tf.int32), stateful=False)
+            return tf.ensure_shape(image, [None, None]), tf.ensure_shape(size, [2]), label
+
         for s, (records, weight) in enumerate(sources):
-            ds = records.dataset.map(
-                lambda data, label: (tf.numpy_function(decode, [data], tf.uint8, stateful=False), label),
-                num_parallel_calls=tf.data.AUTOTUNE)
+            ds = records.dataset.map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
             ds = _cache(ds, records.count, box, None if cache_dir is None else cache_dir / f"{s}-{records.name}")
             ds = ds.shuffle(min(SHUFFLE_BUFFER, max(records.count, 1)), seed=seed + s, reshuffle_each_iteration=True)
             streams.append(ds.repeat())
             weights.append(weight)
         ds = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(
             streams, weights=[w / sum(weights) for w in weights], seed=seed)
-
-        def padded(image, label, box=box):  # one shape for the batch; the photo's own size goes along
-            work_h, work_w = box.work
-            image = tf.ensure_shape(image, [None, None])
-            shape = tf.shape(image)
-            return tf.pad(image, [[0, work_h - shape[0]], [0, work_w - shape[1]]]), shape, label
 
         def prepared(images, sizes, labels, make=make, box=box):
             x, tokens = tf.numpy_function(make, [images, sizes, labels], (tf.float32, tf.int32), stateful=True)
@@ -169,7 +167,8 @@ def batches(sources: Sequence[tuple[Records, float]], boxes: Sequence[Box], char
 
         options = tf.data.Options()
         options.deterministic = False  # any finished batch may go first: no waiting on a slow one
-        ds = ds.map(padded, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+        # padded to one shape as the batch is made (the photo's own size goes along): no per-photo step
+        ds = ds.padded_batch(batch_size, padded_shapes=([*box.work], [2], []), drop_remainder=True)
         per_box.append(ds.map(prepared, num_parallel_calls=tf.data.AUTOTUNE).with_options(options))
     if len(per_box) == 1:
         out = per_box[0]

@@ -47,10 +47,10 @@ class TrainConfig:
         15.0, "Time limit in minutes, everything included. It ends training; the learning-rate schedule "
         "follows the steps, so a busy computer gives fewer steps, not a worse schedule.",
         flag="--max-minutes", label="Time limit (minutes)", low=0.1, high=10080.0, step=1.0)
-    num_epoch: int = setting(
-        100000, "Upper limit on passes over the photos (aocr --num-epoch); steps and the time limit "
-        "usually end training first.", flag="--num-epoch", label="Passes over the photos (upper limit)",
-        low=1, high=1_000_000, step=1)
+    num_epoch: int | None = setting(
+        None, "Upper limit on passes over the photos (aocr --num-epoch). Empty: 200 passes, and at least "
+        "1,500 steps; on a small set, more passes learn its photos by heart and read new plates worse.",
+        flag="--num-epoch", label="Passes over the photos (upper limit)", low=1, high=1_000_000, step=1)
     patience: int | None = setting(
         None, "Stop when the check on held-out photos has not improved for this many checks. "
         "Empty: train for all the steps.", flag="--patience", label="Stop early after (checks)", low=1, high=10000, step=1)

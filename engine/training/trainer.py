@@ -25,7 +25,7 @@ from engine.storage.files import now_iso
 from engine.storage.runfolder import RunFolder
 from engine.training import dataprep, pipeline
 from engine.training.distribute import cluster_size, make_strategy
-from engine.training.schedule import Budget, learning_rate
+from engine.training.schedule import Budget, learning_rate, step_limit
 from engine.training.settings import TrainConfig
 from engine.training.status import StatusWriter
 
@@ -145,14 +145,15 @@ class Trainer:
         self._mend_metrics()
         self.check_inputs = pipeline.model_inputs(self.data.check_images, self.data.box.height, self.data.box.width)
         reserve = 20.0 + 0.01 * len(self.data.check_labels) * 10
-        budget = self.budget = Budget(cfg.max_steps, cfg.max_minutes * 60 if cfg.max_minutes else None,
+        budget = self.budget = Budget(step_limit(cfg.max_steps, cfg.num_epoch, self._steps_per_pass()),
+                                      cfg.max_minutes * 60 if cfg.max_minutes else None,
                                       float(meta.get("elapsed", 0.0)), reserve)
         self._phase("Preparing the photos")
         batches = pipeline.batches(self.data.sources, self.data.boxes, self.data.charset, self.data.slots,
                                    cfg.batch_size, seed=cfg.seed + step, augmenting=cfg.augment,
                                    cache_dir=self._fresh_cache_dir())
         iterator = iter(self.strategy.experimental_distribute_dataset(batches))
-        self.status.update(phase="Training (the first steps are slower)", max_steps=cfg.max_steps, step=step)
+        self.status.update(phase="Training (the first steps are slower)", max_steps=budget.max_steps, step=step)
         last_status = last_check = time.monotonic()
         snapshots = sorted(s for s in cfg.snapshot_steps if s > step)
         peak = cfg.learning_rate(self.resolved["started_from"].get("from") == "none")
@@ -160,7 +161,6 @@ class Trainer:
 
         multi_worker = cfg.strategy == "multi-worker"
         workers = cluster_size() if multi_worker else 1  # see steps.make_train_step's agree()
-        epoch_limit = cfg.num_epoch * self._steps_per_pass()
         lr, finishing = 0.0, False
         # The moving average is brought up to date every few steps with the decays of the steps between
         # (their product): updating its ~100 tensors every step costs 7 % of a step.
@@ -168,7 +168,7 @@ class Trainer:
         while True:
             planned = budget.planned_steps(step)
             if self.chief:  # the chief decides when to end; in a cluster every worker hears it with the step
-                finishing = finishing or step + 1 >= min(planned, epoch_limit) or budget.out_of_time()
+                finishing = finishing or step + 1 >= planned or budget.out_of_time()
             lr = learning_rate(step, planned, peak, cfg.warmup_steps)
             pending *= min(cfg.ema_momentum, (1.0 + step) / (10.0 + step)) if cfg.ema_momentum else 0.0
             decay = 1.0
