@@ -15,6 +15,7 @@ from dashboard.runinfo import run_title, show_verdict, started_from, state_badge
 from dashboard.text import fmt_duration, fmt_pct, plain, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
+from engine.training.schedule import PASSES, PASSES_MIN_STEPS
 
 ACTIVE_EVERY, IDLE_EVERY = 2, 10  # seconds between redraws: while training, and while watching a finished run
 VALIDATION_HELP = ("Held-out photos: a few of the training photos kept out of learning, to check progress while "
@@ -71,8 +72,8 @@ def _progress(run: dict) -> None:
     m = st.columns(4)
     m[0].metric("Step", f"{step:,} of about {planned:,}" if planned else f"{step:,}",
                 help="One step learns from one batch of photos. The total is an estimate: the time limit can end "
-                     "training earlier, and a small set of photos ends it after 200 passes over them, at least 1,500 steps (more would "
-                     "learn them by heart).")
+                     f"training earlier, and a small set of photos ends it after {PASSES} passes over them, at least "
+                     f"{PASSES_MIN_STEPS:,} steps (more would learn them by heart).")
     m[1].metric("Time so far", fmt_duration(status.get("elapsed_seconds")))
     eta = status.get("eta_seconds")
     m[2].metric("Time left", ("estimating" if eta is None else fmt_duration(eta)) if run["active"] else "–",

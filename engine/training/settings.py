@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Iterator
 
+from engine.training.schedule import PASSES, PASSES_MIN_STEPS
+
 
 def setting(default: Any, help: str, *, flag: str | None = None, label: str | None = None,
             low: float | None = None, high: float | None = None, step: float | None = None,
@@ -48,8 +50,8 @@ class TrainConfig:
         "follows the steps, so a busy computer gives fewer steps, not a worse schedule.",
         flag="--max-minutes", label="Time limit (minutes)", low=0.1, high=10080.0, step=1.0)
     num_epoch: int | None = setting(
-        None, "Upper limit on passes over the photos (aocr --num-epoch). Empty: 200 passes, and at least "
-        "1,500 steps; on a small set, more passes learn its photos by heart and read new plates worse.",
+        None, f"Upper limit on passes over the photos (aocr --num-epoch). Empty: {PASSES} passes, and at least "
+        f"{PASSES_MIN_STEPS:,} steps; on a small set, more passes learn its photos by heart and read new plates worse.",
         flag="--num-epoch", label="Passes over the photos (upper limit)", low=1, high=1_000_000, step=1)
     patience: int | None = setting(
         None, "Stop when the check on held-out photos has not improved for this many checks. "
