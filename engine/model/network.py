@@ -64,6 +64,8 @@ class BatchNorm(layers.BatchNormalization):
     """
 
     def __init__(self, **kwargs):
+        # synchronized: under tf.distribute the statistics are those of the global batch, so a split
+        # batch learns exactly what one device would
         kwargs.setdefault("synchronized", True)
         super().__init__(**kwargs)
 
@@ -91,8 +93,6 @@ def _conv(filters: int, name: str, separable: bool) -> list[layers.Layer]:
                  layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")]
     else:
         first = [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")]
-    # synchronized: under tf.distribute the statistics are those of the global batch, so a split batch
-    # learns exactly what one device would (a no-op on one device)
     return first + [BatchNorm(name=f"{name}_bn"), layers.ReLU(name=f"{name}_relu")]
 
 

@@ -38,10 +38,17 @@ class RunFolder:
              "evaluation_path": "evaluation.json", "threshold_path": "threshold.json", "export_dir": "export",
              "bundle_path": "bundle.zip", "label_check_path": "label_check.csv"}
 
+    # what describes the run and its process; everything else in FILES is made by a training
+    DESCRIPTION = ("config_path", "launch_path", "status_path", "log_path", "process_log_path")
+
     def __getattr__(self, name: str) -> Path:
         if name in RunFolder.FILES:
             return self.path / RunFolder.FILES[name]
         raise AttributeError(name)
+
+    def training_products(self) -> list[Path]:
+        """Checks, checkpoints, scores, export and bundle: what a fresh start in this folder removes."""
+        return [self.path / file for name, file in RunFolder.FILES.items() if name not in RunFolder.DESCRIPTION]
 
     def checkpoint(self, which: str = "best") -> Path:
         return self.checkpoint_dir / f"{which}.npz"

@@ -77,11 +77,11 @@ def run_training(model_dir: str | os.PathLike, dataset: str | None = None, setti
 def _forget_earlier_training(run: RunFolder) -> None:
     """A fresh start in a folder that was trained before: its checks, checkpoints and results belong
     to the earlier training and would mix into this one's charts and scores."""
-    for name in ("metrics_path", "evaluation_path", "predictions_path", "confusion_path", "threshold_path",
-                 "bundle_path", "label_check_path"):
-        getattr(run, name).unlink(missing_ok=True)
-    for folder in (run.checkpoint_dir, run.export_dir):
-        shutil.rmtree(folder, ignore_errors=True)
+    for path in run.training_products():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def log_to_run_folder(run: RunFolder | None) -> logging.Handler:
