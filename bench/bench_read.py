@@ -8,6 +8,9 @@ For one plate (median and p95 over many single reads) and for batches (plates/s)
   (a) PlateReader: TensorFlow, decode + fit_to_box + model (and its model call alone, for reference)
   (b) the standalone reader's model call: model.tflite in LiteRT, on prepared inputs
   (c) the standalone reader end to end: JPEG decode + preprocessing (numpy) + model
+  (d) decoding alone, on as many threads: Pillow (what the standalone reader decodes with) and
+      OpenCV (what PlateReader decodes with). No reader can read photos faster than it decodes them,
+      so (d) bounds (c): the figures say how far any reader of these photos can go on this machine.
 Then the plate accuracy of TensorFlow, the float TFLite (what the bundle ships) and its quantised
 variants on the test photos, with the speed of each quantised model call.
 
@@ -130,6 +133,12 @@ def per_second(readers: dict[str, Callable[[], object]], count: int, passes: int
     return {name: (statistics.median(r), statistics.median(cpu[name])) for name, r in rates.items()}
 
 
+def engine_decode_gray(data: bytes) -> np.ndarray:
+    from engine.data.images import decode_gray
+
+    return decode_gray(data)
+
+
 def measure_speed(reader, rp, variants: dict[str, Path], images: list[bytes], inputs: np.ndarray, options) -> dict:
     """{contender: {"one": (median ms, p95 ms), "batch": plates/s}} for TensorFlow (end to end and its
     model call) and each TFLite variant's model call, plus the float one end to end."""
@@ -155,6 +164,9 @@ def measure_speed(reader, rp, variants: dict[str, Path], images: list[bytes], in
         if name == "float":  # what the bundle ships, from the JPEG bytes
             contenders["float e2e"] = (lambda i, one=one: list(one.read_photos([photos[i % len(photos)]])),
                                        lambda many=many: list(many.read_photos(photos)))
+    for name, decode in (("decode pillow", rp.decode_gray), ("decode opencv", engine_decode_gray)):
+        contenders[name] = (lambda i, decode=decode: decode(images[i % len(images)]),
+                            lambda decode=decode: list(pool.map(decode, images, chunksize=options.batch)))
     one = one_at_a_time({name: c[0] for name, c in contenders.items()}, options.singles)
     batch = per_second({name: c[1] for name, c in contenders.items()}, len(images))
     pool.shutdown()
@@ -251,7 +263,8 @@ def main() -> int:
     print()
     print(f"{'':40}{'one plate: median':>18}{'p95':>10}{'CPU':>10}{'batched':>13}{'CPU/plate':>11}")
     rows = [("(a) PlateReader (TensorFlow), end to end", "tf"), ("    TensorFlow model call alone", "tf_model"),
-            ("(b) standalone: LiteRT model call", "float model"), ("(c) standalone: end to end", "float e2e")]
+            ("(b) standalone: LiteRT model call", "float model"), ("(c) standalone: end to end", "float e2e"),
+            ("(d) decoding alone: Pillow (standalone)", "decode pillow"), ("    decoding alone: OpenCV (PlateReader)", "decode opencv")]
     for title, name in rows:
         (median, p95, cpu_one), (rate, cpu_batch) = figures[name]["one"], figures[name]["batch"]
         print(f"{title:40}{median:>15.2f} ms{p95:>7.2f} ms{cpu_one:>7.2f} ms{rate:>8,.0f} /s{cpu_batch:>8.2f} ms")
@@ -259,6 +272,10 @@ def main() -> int:
         new, old = figures[new], figures[old]
         print(f"{title:40}{old['one'][0] / new['one'][0]:>17.1f}x{'':10}{old['one'][2] / new['one'][2]:>9.1f}x"
               f"{new['batch'][0] / old['batch'][0]:>12.1f}x{old['batch'][1] / new['batch'][1]:>10.1f}x")
+    wanted = 3 * figures["tf"]["batch"][0]
+    print(f"batched, 3x the TensorFlow reader would be {wanted:,.0f} /s; decoding the photos alone, without fitting or "
+          f"reading them, runs {figures['decode pillow']['batch'][0]:,.0f} /s with Pillow and "
+          f"{figures['decode opencv']['batch'][0]:,.0f} /s with OpenCV")
     print("one photo from the command line, start-up included: "
           + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in start_up.items()))
     print()
