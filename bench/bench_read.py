@@ -133,15 +133,11 @@ def per_second(readers: dict[str, Callable[[], object]], count: int, passes: int
     return {name: (statistics.median(r), statistics.median(cpu[name])) for name, r in rates.items()}
 
 
-def engine_decode_gray(data: bytes) -> np.ndarray:
-    from engine.data.images import decode_gray
-
-    return decode_gray(data)
-
-
 def measure_speed(reader, rp, variants: dict[str, Path], images: list[bytes], inputs: np.ndarray, options) -> dict:
     """{contender: {"one": (median ms, p95 ms), "batch": plates/s}} for TensorFlow (end to end and its
-    model call) and each TFLite variant's model call, plus the float one end to end."""
+    model call) and each TFLite variant's model call, plus the float one end to end, and decoding alone."""
+    from engine.data.images import decode_gray as engine_decode_gray
+
     photos = [rp.Photo(f"{i}.jpg", lambda data=data: data) for i, data in enumerate(images)]
     singles = [x[None] for x in inputs[:50]]
     chunks = [inputs[i : i + options.batch] for i in range(0, len(inputs), options.batch)]
