@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 
+from engine.model.precision import PRECISIONS
 from engine.training.settings import PRESETS, TrainConfig, config_for, offered_settings, setting_type
 
 # subcommand -> (module, function taking the parsed args and returning an exit code)
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="where to write the starter (default: engine/model/starter/starter.npz)")
     p.add_argument("--workers", type=int, default=2, help="processes rendering plates")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="arithmetic of the training steps (auto: bfloat16 on CPUs with AMX or AVX-512 BF16)")
 
     p = sub.add_parser("test", help="evaluate: accuracy, predictions.csv, confusion, optional attention GIFs")
     p.add_argument("dataset_path")

@@ -94,3 +94,40 @@ def test_the_starter_reads_generated_plates_well_above_chance():
     texts = [r.text for r in reader.read([data for _, data in photos])]
     labels = [name.split("_")[0].split(".")[0] for name, _ in photos]
     assert char_accuracy(texts, labels) > 0.6 and plate_accuracy(texts, labels) > 0.2, (texts[:5], labels[:5])
+
+
+def test_a_bfloat16_training_model_saves_float32_weights_that_read_the_same(images):
+    """Training computes in bfloat16 where the CPU has it; what it saves is float32 and a float32
+    reader built from it gives the same readings, and the readers built after it stay float32."""
+    import keras
+    import tensorflow as tf
+
+    charset = Charset("0123456789AB")
+    fast = build_model(charset.vocab_size, 8, 32, 128, precision="bfloat16")
+    assert {v.dtype for v in fast.weights} == {"float32"}
+    out = fast(images, training=False)
+    assert out["logits"].dtype == tf.float32 and out["attention"].dtype == tf.float32
+    assert keras.config.dtype_policy().name == "float32"
+    exact = build_model(charset.vocab_size, 8, 32, 128)
+    ckpt.restore(exact, ckpt.model_weights(fast))
+    assert exact.cnn.layers[0].compute_dtype == "float32"
+    probs = [tf.nn.softmax(m(images, training=False)["logits"]).numpy() for m in (fast, exact)]
+    assert np.abs(probs[0] - probs[1]).max() < 0.05
+    assert (probs[0].argmax(-1) == probs[1].argmax(-1)).mean() > 0.95
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
+    import tensorflow as tf
+
+    from engine.model.precision import compute_precision, native_bfloat16
+
+    with_amx, without = tmp_path / "amx", tmp_path / "plain"
+    with_amx.write_text("flags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
+    without.write_text("flags\t\t: fpu sse2 avx2 avx512f fma\n")
+    assert not native_bfloat16(str(without)) and not native_bfloat16(str(tmp_path / "missing"))
+    assert native_bfloat16(str(with_amx)) == (not tf.config.list_physical_devices("GPU"))
+    assert compute_precision("float32") == "float32" and compute_precision("bfloat16") == "bfloat16"
+    assert compute_precision("auto") == ("bfloat16" if native_bfloat16() else "float32")
+    with pytest.raises(ValueError, match="Unknown precision"):
+        compute_precision("half")
+

@@ -66,6 +66,9 @@ def test_training_learns_and_writes_the_run_folder(trained):
     assert config["settings"]["max_steps"] == 120 and config["resolved"]["charset"]
     assert config["resolved"]["started_from"] == {"from": "none"}
     assert config["resolved"]["split_fingerprint"]
+    from engine.model.precision import compute_precision  # bfloat16 on CPUs that compute it, float32 elsewhere
+
+    assert config["resolved"]["precision"] == compute_precision("auto")
     evaluation = run.evaluation()
     assert evaluation["count"] > 0 and 0 <= evaluation["plate_accuracy"] <= 1
     assert evaluation["verdict"]["level"] in ("good", "poor")

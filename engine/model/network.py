@@ -15,9 +15,11 @@ size, so one set of weights (the starter model) serves any input size.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,6 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+from engine.model.precision import compute_precision  # noqa: E402
 from engine.model.preprocess import STRIDE  # noqa: E402
 
 
@@ -142,7 +145,8 @@ class PlateNet(keras.Model):
                                                layers.Dropout(arch.dropout), layers.Dense(arch.dim, name=f"ffn{i}_out")],
                                               name=f"ffn{i}"))
             self.norms.append([layers.LayerNormalization(name=f"ln{i}_{j}") for j in range(3)])
-        self.classifier = layers.Dense(vocab_size, name="classifier")
+        # float32 whatever the policy: the loss and the reader's probabilities need its precision
+        self.classifier = layers.Dense(vocab_size, name="classifier", dtype="float32")
 
     def get_config(self) -> dict:
         return {"vocab_size": self.vocab_size, "slots": self.slots, "height": self.height, "width": self.width,
@@ -171,7 +175,7 @@ class PlateNet(keras.Model):
             seen, attention = self.cross_attention[i](q, memory, return_attention_scores=True, training=training)
             q = n2(q + seen)
             q = n3(q + self.ffns[i](q, training=training))
-        return self.classifier(q), tf.reduce_mean(attention, axis=1)
+        return self.classifier(q), tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)
 
     def call(self, images, training=False):
         logits, attention = self.decode(self.encode(images, training=training), training=training)
@@ -195,11 +199,27 @@ def read_outputs(logits: tf.Tensor, attention: tf.Tensor) -> dict[str, tf.Tensor
     return {"ids": ids, "probs": probs, "length": length, "confidence": confidence, "attention": attention}
 
 
-def build_model(vocab_size: int, slots: int, height: int, width: int, architecture: dict | None = None) -> PlateNet:
-    """A PlateNet with its weights created (one dummy forward pass)."""
+@contextlib.contextmanager
+def _dtype_policy(name: str) -> Iterator[None]:
+    """Layers created inside take this Keras dtype policy; the global one is restored after."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def build_model(vocab_size: int, slots: int, height: int, width: int, architecture: dict | None = None,
+                precision: str = "float32") -> PlateNet:
+    """A PlateNet with its weights created (one dummy forward pass).
+
+    precision 'bfloat16' (for training): Keras's mixed precision, computing in bfloat16 with the
+    weights kept in float32, so checkpoints and readers are the same as a float32 model's."""
     if height % STRIDE[0] or width % STRIDE[1]:
         raise ValueError(f"The model input must be a multiple of {STRIDE[0]} high and {STRIDE[1]} wide "
                          f"(got {height} x {width}).")
-    model = PlateNet(vocab_size, slots, height, width, architecture, name="plate_net")
-    model(tf.zeros([1, height, width, 1]))
+    with _dtype_policy("mixed_bfloat16" if compute_precision(precision) == "bfloat16" else "float32"):
+        model = PlateNet(vocab_size, slots, height, width, architecture, name="plate_net")
+        model(tf.zeros([1, height, width, 1]))
     return model

@@ -119,7 +119,7 @@ def make_prepare(shards: list[Path], sizes: list[int], real: str | None, check_c
 
 
 def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: float, real: str | None,
-             output: str | os.PathLike | None, workers: int, seed: int) -> Path:
+             output: str | os.PathLike | None, workers: int, seed: int, precision: str = "auto") -> Path:
     from engine.model.network import build_model
     from engine.model import checkpoint as ckpt
     from engine.model.starter import STARTER_FILE, save_starter
@@ -132,7 +132,7 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
         raise ValueError(f"Pretraining needs more than {SHARD_SIZE} plates: the last {SHARD_SIZE} are kept for checks.")
     run = work / "run"
     settings = TrainConfig(init_from="none", max_steps=steps, max_minutes=minutes, batch_size=64, initial_learning_rate=2e-3,
-                           warmup_steps=500, synthetic_fraction=0.0, check_every_seconds=120.0, seed=seed,
+                           warmup_steps=500, synthetic_fraction=0.0, check_every_seconds=120.0, seed=seed, precision=precision,
                            max_height=BOXES[0][0], max_width=BOXES[0][1], max_prediction=SLOTS - 1)
     code = run_training(run, str(work / "rendered"), settings, prepare_data=make_prepare(shards, sizes, real), bundle=False)
     if code != 0:
@@ -149,6 +149,7 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
 
 
 def cli_pretrain(args: argparse.Namespace) -> int:
-    path = pretrain(args.work_dir, args.plates, args.steps, args.minutes, args.real, args.output, args.workers, args.seed)
+    path = pretrain(args.work_dir, args.plates, args.steps, args.minutes, args.real, args.output, args.workers, args.seed,
+                    args.precision)
     print(f"wrote the starter model to {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.data.dataset import check_split
 from engine.model import checkpoint as ckpt
+from engine.model.precision import compute_precision
 from engine.model.starter import StartingModel, starting_model
 from engine.reading.metrics import char_accuracy, plate_accuracy
 from engine.storage.files import now_iso
@@ -74,7 +75,8 @@ class Trainer:
         if not resolved:
             resolved = {"input": [box.height, box.width], "slots": self.data.slots, "charset": self.data.charset.chars,
                         "architecture": start.architecture if start else (cfg.architecture or {}),
-                        "started_from": start.describe() if start else {"from": "none"}, **self.data.notes}
+                        "started_from": start.describe() if start else {"from": "none"},
+                        "precision": compute_precision(cfg.precision), **self.data.notes}
             self.resolved = resolved
             self.config["resolved"] = resolved
             if self.chief:
@@ -95,8 +97,10 @@ class Trainer:
         tf.random.set_seed(cfg.seed)
         keras.utils.set_random_seed(cfg.seed)
         arch = self.resolved.get("architecture") or {}
+        precision = compute_precision(cfg.precision)  # this machine's: a resumed run may move to another
+        log.info("Training computes in %s", precision)
         with self.strategy.scope():
-            self.model = build_model(data.charset.vocab_size, data.slots, data.box.height, data.box.width, arch)
+            self.model = build_model(data.charset.vocab_size, data.slots, data.box.height, data.box.width, arch, precision)
             self.optimizer = keras.optimizers.Adam(cfg.learning_rate(start is None and self.state is None), clipnorm=5.0)
             self.optimizer.build(self.model.trainable_variables)
             self.step_state = make_state(self.model)
