@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="arithmetic of the training steps (auto: bfloat16 on CPUs with AMX or AVX-512 BF16)")
+    p.add_argument("--init-from", default="none",
+                   help="none: from scratch; starter or a run folder: a later stage continuing that model on new plates")
 
     p = sub.add_parser("test", help="evaluate: accuracy, predictions.csv, confusion, optional attention GIFs")
     p.add_argument("dataset_path")

@@ -277,11 +277,24 @@ def test_pretrain_command_makes_a_starter_that_loads(env, tmp_path):
     proc = run_engine("pretrain", "--work-dir", str(tmp_path / "work"), "--plates", "5400", "--steps", "6",
                       "--minutes", "3", "--workers", "2", "--output", str(out), env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from engine.model.starter import load_starter
+    from engine.model import checkpoint as ckpt
+    from engine.model.starter import STARTER_FILE, load_starter
 
     start = load_starter(out)
     assert start.slots >= 9 and "皖" in start.charset.chars and "Q" in start.charset.chars
     assert out.stat().st_size < 3_000_000
+
+    # A later stage continues the shipped starter on the same rendered plates (linked, not rendered again):
+    # it keeps reading what the starter reads, where six steps from scratch read nothing.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "rendered").symlink_to(tmp_path / "work" / "rendered")
+    proc = run_engine("pretrain", "--work-dir", str(later), "--plates", "5400", "--steps", "6", "--minutes", "3",
+                      "--output", str(out), "--init-from", "starter", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = ckpt.load(out).meta
+    assert meta["continued_from"]["steps"] == ckpt.load(STARTER_FILE).meta["steps"]
+    assert meta["check_plate_accuracy"] > 0.3, meta["check_plate_accuracy"]
 
 
 def test_starting_from_the_starter_beats_starting_from_scratch(dataset, env, tmp_path):

@@ -28,7 +28,9 @@ from engine.training.settings import TrainConfig
 log = logging.getLogger(__name__)
 
 MAX_CHECK_PHOTOS = 2000  # checks during training use at most this many held-out photos
-MAX_LOOKALIKES = 2000
+# Different look-alike plates drawn for every training, whatever the set's size: on the first 150 US
+# photos, 68 of them (half the photos) read 75.2 %, 1,000 read 77.1 %, 2,000 read 79.6 % (bench_accuracy.py)
+LOOKALIKES = 2000
 SHARDS_FROM = 20_000  # photos: from this many on, training reads the dataset's TFRecord shards
 Progress = Callable[[str], None]
 
@@ -111,7 +113,7 @@ def prepare(settings: TrainConfig, dataset: str, val_dataset: str | None, start:
     slots = int(resolved.get("slots") or (settings.max_prediction or max(len(t) for t in train_labels) + 1) + 1)
     box = _box(settings, sizes, start, resolved)
     sources = [(records, 1.0)]
-    count = min(MAX_LOOKALIKES, int(round(settings.synthetic_fraction * len(train_labels))))
+    count = LOOKALIKES if settings.synthetic_fraction > 0 else 0
     if count:
         progress(f"Drawing {count} look-alike plates")
         sources.append((_lookalikes(train_labels, charset, count, box, settings.seed), settings.synthetic_fraction))

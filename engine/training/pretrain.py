@@ -3,9 +3,10 @@
 1. Render plates of every layout (engine/data/render.py: one and two rows, many countries' looks
    and random ones, every system font found, street-camera damage) into TFRecord shards under
    the work folder, in parallel processes; deterministic for a seed and a set of fonts.
-2. Train the network from scratch on them, optionally mixed with real photos (the MIT-licensed
-   Turkish training split: never a test split, never the AGPL US set), learning 32, 48 and 64 px
-   high inputs at once, with the usual trainer (checks, checkpoints, resume after a stop).
+2. Train the network on them, from scratch or (`--init-from`, a later stage) from an earlier
+   starter, optionally mixed with real photos (the MIT-licensed Turkish training split: never a
+   test split, never the AGPL US set), learning 32, 48 and 64 px high inputs at once, with the
+   usual trainer (checks, checkpoints, resume after a stop).
 3. Write the averaged best weights in float16 to engine/model/starter/starter.npz.
 """
 from __future__ import annotations
@@ -119,7 +120,10 @@ def make_prepare(shards: list[Path], sizes: list[int], real: str | None, check_c
 
 
 def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: float, real: str | None,
-             output: str | os.PathLike | None, workers: int, seed: int, precision: str = "auto") -> Path:
+             output: str | os.PathLike | None, workers: int, seed: int, precision: str = "auto",
+             init_from: str = "none") -> Path:
+    """`init_from`: 'none' trains from scratch (learning rate 2e-3); 'starter' or a run folder continues
+    that model on newly rendered plates (a later stage, learning rate 1e-3)."""
     from engine.model.network import build_model
     from engine.model import checkpoint as ckpt
     from engine.model.starter import STARTER_FILE, save_starter
@@ -131,7 +135,9 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
     if len(shards) < 2:
         raise ValueError(f"Pretraining needs more than {SHARD_SIZE} plates: the last {SHARD_SIZE} are kept for checks.")
     run = work / "run"
-    settings = TrainConfig(init_from="none", max_steps=steps, max_minutes=minutes, batch_size=64, initial_learning_rate=2e-3,
+    earlier = _starting_meta(init_from)
+    settings = TrainConfig(init_from=init_from, max_steps=steps, max_minutes=minutes, batch_size=64,
+                           initial_learning_rate=2e-3 if earlier is None else None,
                            warmup_steps=500, synthetic_fraction=0.0, check_every_seconds=120.0, seed=seed, precision=precision,
                            max_height=BOXES[0][0], max_width=BOXES[0][1], max_prediction=SLOTS - 1)
     code = run_training(run, str(work / "rendered"), settings, prepare_data=make_prepare(shards, sizes, real), bundle=False)
@@ -145,11 +151,27 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
     status = read_json(run / "status.json", {})
     meta = {"made_by": "python -m engine pretrain", "rendered_plates": plates, "steps": state.meta.get("step"),
             "real_photos": bool(real), "check_plate_accuracy": status.get("best_val_plate_accuracy"), "seed": seed}
+    if earlier is not None:
+        meta["continued_from"] = earlier  # how the model this stage started from was made
     return save_starter(model, starter_charset(), meta, output or STARTER_FILE)
+
+
+def _starting_meta(init_from: str) -> dict | None:
+    """What the model a stage continues from says of how it was made (None: from scratch)."""
+    from engine.model import checkpoint as ckpt
+    from engine.model.starter import STARTER_FILE, starting_model
+
+    start = starting_model(init_from)
+    if start is None:
+        return None
+    if start.source != "starter":
+        return {"run": start.source}
+    meta = dict(ckpt.load(STARTER_FILE).meta)
+    return {k: v for k, v in meta.items() if k not in ("model", "charset")}
 
 
 def cli_pretrain(args: argparse.Namespace) -> int:
     path = pretrain(args.work_dir, args.plates, args.steps, args.minutes, args.real, args.output, args.workers, args.seed,
-                    args.precision)
+                    args.precision, args.init_from)
     print(f"wrote the starter model to {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0

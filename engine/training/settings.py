@@ -81,8 +81,8 @@ class TrainConfig:
     val_fraction: float = setting(0.1, "Share of training plates held out to check progress (no --val-dataset).")
     augment: bool = setting(True, "Alter every photo a little each time it is learned from (framing, light, blur).")
     synthetic_fraction: float = setting(
-        0.5, "Rendered look-alike plates mixed in, as a share of the real photos: they show the model "
-        "every character many times.")
+        0.5, "Rendered look-alike plates mixed in, as a share of the real photos: 2,000 different ones, "
+        "so even a few hundred photos show the model every character many times. 0: none.")
     label_smoothing: float = setting(
         0.0, "Label smoothing of the character loss (above 0 it caps every confidence the model gives).")
     ema_momentum: float = setting(0.998, "Checks and the kept model use an average of recent weights (0: off).")
