@@ -23,14 +23,11 @@ from engine.model.charset import Charset
 from engine.model.preprocess import STRIDE, input_shape_for
 from engine.model.starter import StartingModel
 from engine.training import pipeline
-from engine.training.settings import TrainConfig
+from engine.training.settings import LOOKALIKES, TrainConfig
 
 log = logging.getLogger(__name__)
 
 MAX_CHECK_PHOTOS = 2000  # checks during training use at most this many held-out photos
-# Different look-alike plates drawn for every training, whatever the set's size: on the first 150 US
-# photos, 68 of them (half the photos) read 75.2 %, 1,000 read 77.1 %, 2,000 read 79.6 % (bench_accuracy.py)
-LOOKALIKES = 2000
 SHARDS_FROM = 20_000  # photos: from this many on, training reads the dataset's TFRecord shards
 Progress = Callable[[str], None]
 
