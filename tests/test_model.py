@@ -131,3 +131,14 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
     with pytest.raises(ValueError, match="Unknown precision"):
         compute_precision("half")
 
+
+
+def test_the_input_box_follows_the_photos_shape():
+    """Long one-row plates get a low box; square and two-row plates a taller and wider one, so each
+    row of text keeps about as many pixels as a one-row plate has."""
+    from engine.model.preprocess import input_shape_for
+
+    assert input_shape_for([(520, 110)] * 50) == (32, 128)  # Turkish / European
+    assert input_shape_for([(300, 150)] * 50) == (48, 128)  # US
+    assert input_shape_for([(300, 150)] * 40 + [(200, 160)] * 10) == (80, 160)  # a fifth two-row
+    assert input_shape_for([(200, 160)] * 2 + [(520, 110)] * 48) == (32, 128)  # a few odd crops do not decide
