@@ -47,7 +47,9 @@ def dataset(tmp_path_factory) -> Path:
 def trained(dataset, tmp_path_factory, env) -> Path:
     """One real training of ~30 s shared by the tests that only read its results."""
     run_dir = tmp_path_factory.mktemp("runs") / "run1"
-    proc = run_engine("train", str(dataset), "--model-dir", str(run_dir), *SHORT, env=env)
+    # a check every 2 s: the first one comes within the first few dozen steps, before the loss has
+    # fallen, whatever the speed of the machine (at 8 s it came at step 84 to 96 of 120)
+    proc = run_engine("train", str(dataset), "--model-dir", str(run_dir), *SHORT, "--check-every-seconds", "2", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
