@@ -132,7 +132,6 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
         compute_precision("half")
 
 
-
 def test_the_input_box_follows_the_photos_shape():
     """Long one-row plates get a low box; square and two-row plates a taller and wider one, so each
     row of text keeps about as many pixels as a one-row plate has."""

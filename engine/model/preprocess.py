@@ -30,10 +30,9 @@ def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
 
     The box must fit the squarest photos the model will see: long one-row plates (most European
     and Turkish ones) read well 32 px high; US-shaped plates, with their smaller characters, get
-    48; square and two-row plates get 80 x 160, so each row keeps about 32 px and a Chinese
-    province character above the number is still drawn in enough pixels (64 x 128 read 6 points
-    fewer two-row plates: bench/bench_accuracy.py --set two-row). Chosen from the tenth percentile
-    of the aspect ratios, so a few odd crops do not decide for the rest.
+    48; square and two-row plates get 80 x 160, so each row keeps about 32 px (64 x 128 read 8
+    points fewer two-row plates and 2 fewer one-row ones: bench/bench_accuracy.py --set two-row).
+    Chosen from the tenth percentile of the aspect ratios, so a few odd crops do not decide for the rest.
     """
     aspects = sorted(w / max(h, 1) for w, h in sizes) or [3.0]
     squarest = aspects[len(aspects) // 10]
