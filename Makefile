@@ -40,14 +40,17 @@ fonts:
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(FONT_PACKAGES)
 
-## starter: pretrain the starter model engine/model/starter/starter.npz (docs/PRETRAINING.md; two stages, about two hours)
+## starter: pretrain the starter model engine/model/starter/starter.npz (docs/PRETRAINING.md; three stages, about three hours)
 STARTER_WORK ?= /tmp/plate-studio-pretrain
 STARTER_REAL = $$( [ -s $(STARTER_WORK)-tr-train.txt ] && echo --real $(STARTER_WORK)-tr-train.txt )
 starter: $(BIN)/.installed fonts
 	$(BIN)/python bench/split_list.py --set tr --split train $(STARTER_WORK)-tr-train.txt || true
-	$(BIN)/python -m engine pretrain --work-dir $(STARTER_WORK) --plates 200000 --steps 16000 --minutes 60 $(STARTER_REAL)
+	$(BIN)/python -m engine pretrain --work-dir $(STARTER_WORK) --plates 200000 --steps 16000 --minutes 60 \
+	  --boxes 32x128,48x128,64x128 $(STARTER_REAL)
 	$(BIN)/python -m engine pretrain --work-dir $(STARTER_WORK)-stage2 --init-from starter --seed 1 --plates 200000 \
-	  --steps 26000 --minutes 55 $(STARTER_REAL)
+	  --steps 26000 --minutes 55 --boxes 32x128,48x128,64x128 $(STARTER_REAL)
+	$(BIN)/python -m engine pretrain --work-dir $(STARTER_WORK)-stage3 --init-from starter --seed 2 --plates 200000 \
+	  --steps 18000 --minutes 50 $(STARTER_REAL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

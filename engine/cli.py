@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="arithmetic of the training steps (auto: bfloat16 on CPUs with AMX or AVX-512 BF16)")
     p.add_argument("--init-from", default="none",
                    help="none: from scratch; starter or a run folder: a later stage continuing that model on new plates")
+    p.add_argument("--boxes", default=None,
+                   help="input sizes learned, HEIGHTxWIDTH, long plates first (default: the engine's three, e.g. 32x128,48x128,80x160)")
 
     p = sub.add_parser("test", help="evaluate: accuracy, predictions.csv, confusion, optional attention GIFs")
     p.add_argument("dataset_path")

@@ -286,6 +286,7 @@ def test_pretrain_command_makes_a_starter_that_loads(env, tmp_path):
     assert start.slots >= 9 and "皖" in start.charset.chars and "Q" in start.charset.chars
     assert out.stat().st_size < 3_000_000
     from_scratch = ckpt.load(out).meta["check_plate_accuracy"]
+    assert ckpt.load(out).meta["boxes"] == ["32x128", "48x128", "80x160"]  # every box the engine may pick
 
     # A later stage continues the shipped starter on the same rendered plates (linked, not rendered again):
     # it keeps reading what the starter reads, where six steps from scratch read nothing.
@@ -293,11 +294,19 @@ def test_pretrain_command_makes_a_starter_that_loads(env, tmp_path):
     later.mkdir()
     (later / "rendered").symlink_to(tmp_path / "work" / "rendered")
     proc = run_engine("pretrain", "--work-dir", str(later), "--plates", "5400", "--steps", "6", "--minutes", "3",
-                      "--output", str(out), "--init-from", "starter", env=env, timeout=600)
+                      "--output", str(out), "--init-from", "starter", "--boxes", "32x128,48x128,64x128", env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = ckpt.load(out).meta
+    assert meta["boxes"] == ["32x128", "48x128", "64x128"]  # how the earlier stages were made
     assert meta["continued_from"]["steps"] == ckpt.load(STARTER_FILE).meta["steps"]
     assert meta["check_plate_accuracy"] > from_scratch + 0.3, (meta["check_plate_accuracy"], from_scratch)
+
+
+def test_pretrain_names_a_wrong_box_before_rendering_anything(env, tmp_path):
+    proc = run_engine("pretrain", "--work-dir", str(tmp_path / "work"), "--boxes", "32x128,48x130,80x160", env=env)
+    assert proc.returncode == 2
+    assert "48x130" in proc.stderr and "4 wide" in proc.stderr
+    assert not (tmp_path / "work").exists()
 
 
 def test_starting_from_the_starter_beats_starting_from_scratch(dataset, env, tmp_path):

@@ -15,6 +15,12 @@ import numpy as np
 # and one cell of its attention grid covers 8 x 4 input pixels.
 STRIDE = (8, 4)
 
+# The model input (height, width) for each shape of plate: one source for the engine, which picks
+# one per data set (input_shape_for), and for pretraining, which teaches the starter all of them.
+LONG_BOX = (32, 128)  # long one-row plates (most European and Turkish ones)
+US_BOX = (48, 128)  # US-shaped one-row plates, with smaller characters
+SQUARE_BOX = (80, 160)  # square and two-row plates: each row keeps about 32 px
+
 
 class Placement(NamedTuple):
     """Where the image sits in the model input, to map attention back to the original image."""
@@ -37,8 +43,8 @@ def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
     aspects = sorted(w / max(h, 1) for w, h in sizes) or [3.0]
     squarest = aspects[len(aspects) // 10]
     if squarest < 1.7:
-        return 80, 160
-    return (32 if squarest >= 2.6 else 48), 128
+        return SQUARE_BOX
+    return LONG_BOX if squarest >= 2.6 else US_BOX
 
 
 def decode_gray(image: bytes | np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@
     -> augment + fit into the model box  one call per batch, batches in parallel (OpenCV releases the GIL)
     -> prefetch
 
-Several model boxes can be mixed (the starter model learns 32, 48 and 64 px high inputs at once):
+Several model boxes can be mixed (the starter model learns every box the engine picks from at once):
 each box gets its own batches, and batches are drawn from the boxes by weight.
 """
 from __future__ import annotations

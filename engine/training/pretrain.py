@@ -5,8 +5,8 @@
    the work folder, in parallel processes; deterministic for a seed and a set of fonts.
 2. Train the network on them, from scratch or (`--init-from`, a later stage) from an earlier
    starter, optionally mixed with real photos (the MIT-licensed Turkish training split: never a
-   test split, never the AGPL US set), learning 32, 48 and 64 px high inputs at once, with the
-   usual trainer (checks, checkpoints, resume after a stop).
+   test split, never the AGPL US set), learning the engine's input boxes at once (by default the
+   three that engine/model/preprocess.py picks from), with the usual trainer (checks, checkpoints, resume after a stop).
 3. Write the averaged best weights in float16 to engine/model/starter/starter.npz.
 """
 from __future__ import annotations
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # Layouts by weight: country looks, and random ones (unlike any country) for plates in general.
 LAYOUT_WEIGHTS = {"random": 5, "random-two-row": 3, "us": 3, "two-row": 2, "eu": 2, "eu-two-row": 2, "es-two-row": 2,
                   "cn-yellow-two-row": 2, "cn-blue": 2, "cn-green": 2}
-BOXES = ((32, 128, 0.45), (48, 128, 0.3), (64, 128, 0.25))  # (height, width, share of batches)
+# Share of batches in each input box, long plates first: the model reads them in the fewest pixels.
+BOX_SHARES = (0.45, 0.3, 0.25)
 SLOTS = 13  # reads up to 12 characters; fine-tuning cuts or extends this
 SHARD_SIZE = 5000
 REAL_SHARE = 0.2  # share of examples drawn from the real photos, when given
@@ -92,8 +93,34 @@ def starter_charset() -> Charset:
     return Charset("0123456789" + LETTERS + PROVINCES)
 
 
-def make_prepare(shards: list[Path], sizes: list[int], real: str | None, check_count: int = 1500):
-    """A replacement for dataprep.prepare: rendered shards (+ real photos), three input sizes."""
+def default_boxes() -> list[tuple[int, int]]:
+    """The boxes the engine picks from for a data set, so the starter has learned each of them."""
+    from engine.model.preprocess import LONG_BOX, SQUARE_BOX, US_BOX
+
+    return [LONG_BOX, US_BOX, SQUARE_BOX]
+
+
+def parse_boxes(text: str) -> list[tuple[int, int]]:
+    """'32x128,48x128,64x128' (height x width, long plates first) to [(32, 128), ...]."""
+    from engine.model.preprocess import STRIDE
+
+    boxes = []
+    for part in text.split(","):
+        height, _, width = part.strip().lower().partition("x")
+        if not (height.isdigit() and width.isdigit()):
+            raise ValueError(f"--boxes: '{part}' is not HEIGHTxWIDTH, e.g. 32x128")
+        box = (int(height), int(width))
+        if box[0] % STRIDE[0] or box[1] % STRIDE[1]:
+            raise ValueError(f"--boxes: {part} must be a multiple of {STRIDE[0]} high and {STRIDE[1]} wide")
+        boxes.append(box)
+    if len(boxes) != len(BOX_SHARES):
+        raise ValueError(f"--boxes: give {len(BOX_SHARES)} boxes, long plates first")
+    return boxes
+
+
+def make_prepare(shards: list[Path], sizes: list[int], real: str | None, boxes: list[tuple[int, int]],
+                 check_count: int = 1500):
+    """A replacement for dataprep.prepare: rendered shards (+ real photos), several input boxes."""
     from engine.data.sources import load_examples
     from engine.data.tfrecords import read_tfrecords
     from engine.training import pipeline
@@ -112,18 +139,19 @@ def make_prepare(shards: list[Path], sizes: list[int], real: str | None, check_c
             sources.append((pipeline.from_memory([e.image for e in photos], [e.label for e in photos], name="real"), REAL_SHARE))
             notes["real_photos"] = len(photos)
         charset = starter_charset()
-        boxes = [pipeline.Box(bh, bw, share) for bh, bw, share in BOXES]
-        return TrainingData(sources, boxes[0], charset, SLOTS, count, [e.image for e in check], [e.label for e in check],
-                            notes, extra_boxes=boxes[1:])
+        shares = [pipeline.Box(bh, bw, share) for (bh, bw), share in zip(boxes, BOX_SHARES)]
+        return TrainingData(sources, shares[0], charset, SLOTS, count, [e.image for e in check], [e.label for e in check],
+                            notes, extra_boxes=shares[1:])
 
     return prepare
 
 
 def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: float, real: str | None,
              output: str | os.PathLike | None, workers: int, seed: int, precision: str = "auto",
-             init_from: str = "none") -> Path:
+             init_from: str = "none", boxes: list[tuple[int, int]] | None = None) -> Path:
     """`init_from`: 'none' trains from scratch (learning rate 2e-3); 'starter' or a run folder continues
-    that model on newly rendered plates (a later stage, learning rate 1e-3)."""
+    that model on newly rendered plates (a later stage, learning rate 1e-3). `boxes`: the input sizes
+    learned (default: the engine's three)."""
     from engine.model.network import build_model
     from engine.model import checkpoint as ckpt
     from engine.model.starter import STARTER_FILE, save_starter
@@ -135,12 +163,13 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
     if len(shards) < 2:
         raise ValueError(f"Pretraining needs more than {SHARD_SIZE} plates: the last {SHARD_SIZE} are kept for checks.")
     run = work / "run"
+    boxes = boxes or default_boxes()
     earlier = _starting_meta(init_from)
     settings = TrainConfig(init_from=init_from, max_steps=steps, max_minutes=minutes, batch_size=64,
                            initial_learning_rate=2e-3 if earlier is None else None,
                            warmup_steps=500, synthetic_fraction=0.0, check_every_seconds=120.0, seed=seed, precision=precision,
-                           max_height=BOXES[0][0], max_width=BOXES[0][1], max_prediction=SLOTS - 1)
-    code = run_training(run, str(work / "rendered"), settings, prepare_data=make_prepare(shards, sizes, real), bundle=False)
+                           max_height=boxes[0][0], max_width=boxes[0][1], max_prediction=SLOTS - 1)
+    code = run_training(run, str(work / "rendered"), settings, prepare_data=make_prepare(shards, sizes, real, boxes), bundle=False)
     if code != 0:
         raise RuntimeError(f"Pretraining did not finish (exit code {code}); see {run / 'train.log'}. Run the same "
                            "command again to resume it.")
@@ -150,7 +179,8 @@ def pretrain(work_dir: str | os.PathLike, plates: int, steps: int, minutes: floa
     ckpt.restore(model, state.weights)
     status = read_json(run / "status.json", {})
     meta = {"made_by": "python -m engine pretrain", "rendered_plates": plates, "steps": state.meta.get("step"),
-            "real_photos": bool(real), "check_plate_accuracy": status.get("best_val_plate_accuracy"), "seed": seed}
+            "real_photos": bool(real), "check_plate_accuracy": status.get("best_val_plate_accuracy"), "seed": seed,
+            "boxes": [f"{h}x{w}" for h, w in boxes]}
     if earlier is not None:
         meta["continued_from"] = earlier  # how the model this stage started from was made
     return save_starter(model, starter_charset(), meta, output or STARTER_FILE)
@@ -172,6 +202,6 @@ def _starting_meta(init_from: str) -> dict | None:
 
 def cli_pretrain(args: argparse.Namespace) -> int:
     path = pretrain(args.work_dir, args.plates, args.steps, args.minutes, args.real, args.output, args.workers, args.seed,
-                    args.precision, args.init_from)
+                    args.precision, args.init_from, parse_boxes(args.boxes) if args.boxes else None)
     print(f"wrote the starter model to {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0
