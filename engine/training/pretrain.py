@@ -5,8 +5,9 @@
    the work folder, in parallel processes; deterministic for a seed and a set of fonts.
 2. Train the network on them, from scratch or (`--init-from`, a later stage) from an earlier
    starter, optionally mixed with real photos (the MIT-licensed Turkish training split: never a
-   test split, never the AGPL US set), learning the engine's input boxes at once (by default the
-   three that engine/model/preprocess.py picks from), with the usual trainer (checks, checkpoints, resume after a stop).
+   test split, never the AGPL US set), learning several input boxes at once (by default the three
+   that engine/model/preprocess.py picks from), with the usual trainer (checks, checkpoints,
+   resume after a stop).
 3. Write the averaged best weights in float16 to engine/model/starter/starter.npz.
 """
 from __future__ import annotations
@@ -139,9 +140,9 @@ def make_prepare(shards: list[Path], sizes: list[int], real: str | None, boxes: 
             sources.append((pipeline.from_memory([e.image for e in photos], [e.label for e in photos], name="real"), REAL_SHARE))
             notes["real_photos"] = len(photos)
         charset = starter_charset()
-        shares = [pipeline.Box(bh, bw, share) for (bh, bw), share in zip(boxes, BOX_SHARES)]
-        return TrainingData(sources, shares[0], charset, SLOTS, count, [e.image for e in check], [e.label for e in check],
-                            notes, extra_boxes=shares[1:])
+        model_boxes = [pipeline.Box(bh, bw, share) for (bh, bw), share in zip(boxes, BOX_SHARES)]
+        return TrainingData(sources, model_boxes[0], charset, SLOTS, count, [e.image for e in check], [e.label for e in check],
+                            notes, extra_boxes=model_boxes[1:])
 
     return prepare
 
