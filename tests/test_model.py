@@ -96,24 +96,32 @@ def test_the_starter_reads_generated_plates_well_above_chance():
     assert char_accuracy(texts, labels) > 0.6 and plate_accuracy(texts, labels) > 0.2, (texts[:5], labels[:5])
 
 
-def test_a_bfloat16_training_model_saves_float32_weights_that_read_the_same(images):
+def test_a_bfloat16_training_model_saves_float32_weights_that_read_the_same():
     """Training computes in bfloat16 where the CPU has it; what it saves is float32 and a float32
-    reader built from it gives the same readings, and the readers built after it stay float32."""
+    reader built from it reads the same plates the same, and the readers built after it stay float32.
+    A trained model (the starter) on generated plates: an untrained one's near-ties flip either way."""
     import keras
     import tensorflow as tf
 
-    charset = Charset("0123456789AB")
-    fast = build_model(charset.vocab_size, 8, 32, 128, precision="bfloat16")
+    from engine.data.sample import sample_images
+    from engine.model.preprocess import US_BOX, decode_gray, fit_to_box
+    from engine.model.starter import load_starter
+
+    start = load_starter()
+    photos = np.stack([fit_to_box(decode_gray(data), *US_BOX)[0] for _, data in sample_images(48, seed=7)])[..., None]
+    fast = build_model(start.charset.vocab_size, start.slots, *US_BOX, start.architecture, precision="bfloat16")
+    ckpt.restore(fast, start.weights)
     assert {v.dtype for v in fast.weights} == {"float32"}
-    out = fast(images, training=False)
+    out = fast(photos, training=False)
     assert out["logits"].dtype == tf.float32 and out["attention"].dtype == tf.float32
     assert keras.config.dtype_policy().name == "float32"
-    exact = build_model(charset.vocab_size, 8, 32, 128)
+    exact = build_model(start.charset.vocab_size, start.slots, *US_BOX, start.architecture)
     ckpt.restore(exact, ckpt.model_weights(fast))
     assert exact.cnn.layers[0].compute_dtype == "float32"
-    probs = [tf.nn.softmax(m(images, training=False)["logits"]).numpy() for m in (fast, exact)]
+    texts = [_texts(m, start.charset, photos) for m in (fast, exact)]
+    assert sum(a == b for a, b in zip(*texts)) >= len(photos) - 1, list(zip(*texts))
+    probs = [tf.nn.softmax(m(photos, training=False)["logits"]).numpy() for m in (fast, exact)]
     assert np.abs(probs[0] - probs[1]).max() < 0.05
-    assert (probs[0].argmax(-1) == probs[1].argmax(-1)).mean() > 0.95
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
