@@ -10,7 +10,7 @@ from dashboard.runinfo import run_title
 from dashboard.text import quoted
 from engine import runs
 from engine.storage.locks import training_holder
-from engine.training.settings import PRESET_HELP
+from engine.training.settings import preset_help
 
 page_guard()
 st.title("Train")
@@ -62,7 +62,7 @@ with form:
                                   "scratch. Continuing from a run carries on from what it learned, e.g. "
                                   "after you fixed labels.")
     preset = st.radio("How long to train", list(training.PRESET_ORDER), key="train_preset", horizontal=True,
-                      format_func=str.title, captions=[PRESET_HELP[p] for p in training.PRESET_ORDER])
+                      format_func=str.title, captions=[preset_help(p) for p in training.PRESET_ORDER])
     with st.expander("Advanced settings", icon=":material/tune:"):
         st.caption("Leave a box empty to use the preset's value (shown greyed out). **Photos per step** (the "
                    "batch size) is how many photos the model learns from at once; the **learning rate** is how "

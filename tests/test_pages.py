@@ -183,6 +183,19 @@ def test_train_page_says_so_when_a_command_line_training_holds_the_machine(studi
     assert not at.warning and not at.button(key="train_start").disabled
 
 
+def test_train_page_presets_say_their_steps_and_their_time_cap(studio_home: Path, sample_zip: Path, monkeypatch):
+    from browser_helpers import import_tiny_dataset
+
+    monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
+    import_tiny_dataset(sample_zip)
+    at = app("pages/train.py")
+    # not a duration: how long the steps take is the machine's (3x longer on a CPU without AVX2)
+    captions = list(at.radio(key="train_preset").proto.captions)
+    assert captions == ["600 steps, at most 6 minutes. A first look, or the sample data.",
+                        "3,000 steps, at most 15 minutes. Reads most real plates well.",
+                        "10,000 steps, at most 45 minutes. For the model you will deploy."], captions
+
+
 # Data -------------------------------------------------------------------------------------------
 def test_data_page_imports_a_zip_and_shows_what_was_left_out(home: Path, sample_zip: Path, tmp_path: Path):
     mixed = zip_with_bad_files(sample_zip, tmp_path / "mixed.zip")
