@@ -79,6 +79,17 @@ def test_the_schedule_warms_up_decays_to_a_floor_and_plans_in_steps():
     assert slow.planned_steps(20) == MIN_PLAN, "a busy machine shortens the plan, never below MIN_PLAN"
 
 
+def test_the_final_weights_are_kept_unless_clearly_worse_than_the_best_check():
+    """The kept model: a lucky mid-run check on a few held-out photos does not beat the fully
+    trained weights, but a clearly better one does."""
+    from engine.training.trainer import keeps_final
+
+    assert keeps_final(49 / 59, 53 / 59, 59), "four photos of 59 is within the noise of the best of many checks"
+    assert not keeps_final(40 / 59, 53 / 59, 59), "thirteen photos worse is not noise"
+    assert keeps_final(0.96, 0.965, 1000) and not keeps_final(0.90, 0.95, 1000), "more photos, a finer judge"
+    assert keeps_final(1.0, 1.0, 20) and not keeps_final(17 / 20, 1.0, 20), "three of twenty is more than 2.5 photos"
+
+
 def test_the_starter_reads_generated_plates_well_above_chance():
     """The shipped starter model, before any training on the operator's photos."""
     from engine.data.sample import sample_images

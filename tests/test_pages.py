@@ -189,7 +189,7 @@ def test_train_page_presets_say_their_steps_and_their_time_cap(studio_home: Path
     monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
     import_tiny_dataset(sample_zip)
     at = app("pages/train.py")
-    # not a duration: how long the steps take is the machine's (3x longer on a CPU without AVX2)
+    # not a duration: how long the steps take is the machine's (3x longer on a CPU without AMX)
     captions = list(at.radio(key="train_preset").proto.captions)
     assert captions == ["600 steps, at most 6 minutes. A first look, or the sample data.",
                         "3,000 steps, at most 15 minutes. Reads most real plates well.",
