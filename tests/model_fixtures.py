@@ -1,7 +1,8 @@
-"""A tiny trained model shared by the attention-GIF and export tests (trained once per session).
+"""A tiny trained model shared by the attention-GIF and export tests (trained once per test process).
 
 Import the fixtures into a test module: `from model_fixtures import tiny_run  # noqa: F401`.
-Both modules share one run on disk: whichever asks first trains it.
+Both modules share one run on disk: whichever asks first trains it (pytest-xdist gives each of its
+processes its own temp folder, so each process that runs one of them trains its own).
 """
 from __future__ import annotations
 

@@ -273,55 +273,6 @@ def test_reader_keeps_wide_and_tiny_images(trained):
     assert readings[0].placement.width <= reader.width and readings[0].image_size == (2400, 90)
 
 
-def test_pretrain_command_makes_a_starter_that_loads(env, tmp_path):
-    """CI does not pretrain: a few steps of the real command, end to end."""
-    out = tmp_path / "starter.npz"
-    proc = run_engine("pretrain", "--work-dir", str(tmp_path / "work"), "--plates", "5400", "--steps", "6",
-                      "--minutes", "3", "--workers", "2", "--output", str(out), env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    from engine.model import checkpoint as ckpt
-    from engine.model.starter import STARTER_FILE, load_starter
-
-    start = load_starter(out)
-    assert start.slots >= 9 and "皖" in start.charset.chars and "Q" in start.charset.chars
-    assert out.stat().st_size < 3_000_000
-    from_scratch = ckpt.load(out).meta["check_plate_accuracy"]
-    assert ckpt.load(out).meta["boxes"] == ["32x128", "48x128", "80x160"]  # every box the engine may pick
-
-    # A later stage continues the shipped starter on the same rendered plates (linked, not rendered again):
-    # it keeps reading what the starter reads, where six steps from scratch read nothing.
-    later = tmp_path / "later"
-    later.mkdir()
-    (later / "rendered").symlink_to(tmp_path / "work" / "rendered")
-    proc = run_engine("pretrain", "--work-dir", str(later), "--plates", "5400", "--steps", "6", "--minutes", "3",
-                      "--output", str(out), "--init-from", "starter", "--boxes", "32x128,48x128,64x128", env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = ckpt.load(out).meta
-    assert meta["boxes"] == ["32x128", "48x128", "64x128"]  # how the earlier stages were made
-    assert meta["continued_from"]["steps"] == ckpt.load(STARTER_FILE).meta["steps"]
-    assert meta["check_plate_accuracy"] > from_scratch + 0.3, (meta["check_plate_accuracy"], from_scratch)
-
-
-def test_pretrain_names_a_wrong_box_before_rendering_anything(env, tmp_path):
-    proc = run_engine("pretrain", "--work-dir", str(tmp_path / "work"), "--boxes", "32x128,48x130,80x160", env=env)
-    assert proc.returncode == 2
-    assert "48x130" in proc.stderr and "4 wide" in proc.stderr
-    assert not (tmp_path / "work").exists()
-
-
-def test_starting_from_the_starter_beats_starting_from_scratch(dataset, env, tmp_path):
-    """The same small number of steps on the same generated photos: the starter model must be far ahead."""
-    scores = {}
-    for start in ("starter", "none"):
-        run_dir = tmp_path / start
-        proc = run_engine("train", str(dataset), "--model-dir", str(run_dir), "--init-from", start, "--max-steps", "60",
-                          "--batch-size", "16", env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        scores[start] = RunFolder(run_dir).evaluation()["plate_accuracy"]
-        assert RunFolder(run_dir).config()["resolved"]["started_from"]["from"] == start
-    assert scores["starter"] >= scores["none"] + 0.25, scores
-
-
 def test_val_dataset_naming_the_training_dataset_never_checks_on_its_test_photos(tmp_path, make_sample_zip):
     """`--val-dataset` = the training dataset would pick checkpoints on the photos of the final score:
     the test side stays untouched and progress is checked on held-out training photos instead."""

@@ -1,0 +1,72 @@
+"""The starter model: the pretrain command that makes it, and what starting from it is worth.
+
+Apart from tests/test_train.py so that pytest-xdist runs these long tests beside that file's.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.storage.runfolder import RunFolder
+from model_fixtures import ROOT, engine_env, run_engine, sample_dataset
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("studio_home")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return sample_dataset(tmp_path_factory, count=120, seed=3)
+
+
+def test_pretrain_command_makes_a_starter_that_loads(home, tmp_path):
+    """CI does not pretrain: a few steps of the real command, end to end."""
+    out = tmp_path / "starter.npz"
+    run_engine(["pretrain", "--work-dir", str(tmp_path / "work"), "--plates", "5400", "--steps", "6",
+                "--minutes", "3", "--workers", "2", "--output", str(out)], home, timeout=600)
+    from engine.model import checkpoint as ckpt
+    from engine.model.starter import STARTER_FILE, load_starter
+
+    start = load_starter(out)
+    assert start.slots >= 9 and "皖" in start.charset.chars and "Q" in start.charset.chars
+    assert out.stat().st_size < 3_000_000
+    from_scratch = ckpt.load(out).meta["check_plate_accuracy"]
+    assert ckpt.load(out).meta["boxes"] == ["32x128", "48x128", "80x160"]  # every box the engine may pick
+
+    # A later stage continues the shipped starter on the same rendered plates (linked, not rendered again):
+    # it keeps reading what the starter reads, where six steps from scratch read nothing.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "rendered").symlink_to(tmp_path / "work" / "rendered")
+    run_engine(["pretrain", "--work-dir", str(later), "--plates", "5400", "--steps", "6", "--minutes", "3",
+                "--output", str(out), "--init-from", "starter", "--boxes", "32x128,48x128,64x128"], home, timeout=600)
+    meta = ckpt.load(out).meta
+    assert meta["boxes"] == ["32x128", "48x128", "64x128"]  # how the earlier stages were made
+    assert meta["continued_from"]["steps"] == ckpt.load(STARTER_FILE).meta["steps"]
+    assert meta["check_plate_accuracy"] > from_scratch + 0.3, (meta["check_plate_accuracy"], from_scratch)
+
+
+def test_pretrain_names_a_wrong_box_before_rendering_anything(home, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "engine", "pretrain", "--work-dir", str(tmp_path / "work"),
+                           "--boxes", "32x128,48x130,80x160"], cwd=ROOT, env=engine_env(home),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "48x130" in proc.stderr and "4 wide" in proc.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_starting_from_the_starter_beats_starting_from_scratch(dataset, home, tmp_path):
+    """The same small number of steps on the same generated photos: the starter model must be far ahead."""
+    scores = {}
+    for start in ("starter", "none"):
+        run_dir = tmp_path / start
+        run_engine(["train", str(dataset), "--model-dir", str(run_dir), "--init-from", start, "--max-steps", "60",
+                    "--batch-size", "16"], home, timeout=400)
+        scores[start] = RunFolder(run_dir).evaluation()["plate_accuracy"]
+        assert RunFolder(run_dir).config()["resolved"]["started_from"]["from"] == start
+    assert scores["starter"] >= scores["none"] + 0.25, scores
