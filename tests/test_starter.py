@@ -4,14 +4,12 @@ Apart from tests/test_train.py so that pytest-xdist runs these long tests beside
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine.storage.runfolder import RunFolder
-from model_fixtures import ROOT, engine_env, run_engine, sample_dataset
+from model_fixtures import run_engine, sample_dataset
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +50,8 @@ def test_pretrain_command_makes_a_starter_that_loads(home, tmp_path):
 
 
 def test_pretrain_names_a_wrong_box_before_rendering_anything(home, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "engine", "pretrain", "--work-dir", str(tmp_path / "work"),
-                           "--boxes", "32x128,48x130,80x160"], cwd=ROOT, env=engine_env(home),
-                          capture_output=True, text=True, timeout=300)
+    proc = run_engine(["pretrain", "--work-dir", str(tmp_path / "work"), "--boxes", "32x128,48x130,80x160"], home,
+                      check=False)
     assert proc.returncode == 2
     assert "48x130" in proc.stderr and "4 wide" in proc.stderr
     assert not (tmp_path / "work").exists()
