@@ -11,6 +11,9 @@ For one plate (median and p95 over many single reads) and for batches (plates/s)
   (d) decoding alone, on as many threads: Pillow (what the standalone reader decodes with) and
       OpenCV (what PlateReader decodes with). No reader can read photos faster than it decodes them,
       so (d) bounds (c): the figures say how far any reader of these photos can go on this machine.
+(b), (c) and Pillow's decoding run in a process of their own without TensorFlow (standalone_speed.py),
+as `python read_plates.py` runs: TensorFlow's idle threads, spinning after each of its calls, slowed
+them when they took turns with it here.
 Then the plate accuracy of TensorFlow, the float TFLite (what the bundle ships) and its quantised
 variants on the test photos, with the speed of each quantised model call.
 
@@ -24,6 +27,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,18 +39,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from common import ROOT, Busy, measure, plates_dir, split_rows, write_annotations
-
-STANDALONE = ROOT / "engine" / "reading" / "standalone" / "read_plates.py"
-
-
-def load_standalone():
-    """engine/reading/standalone/read_plates.py as a module (it is a script, not a package member)."""
-    spec = importlib.util.spec_from_file_location("read_plates", STANDALONE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["read_plates"] = module
-    spec.loader.exec_module(module)
-    return module
+from common import ROOT, Busy, one_at_a_time, per_second, plates_dir, split_rows, write_annotations
+from standalone_speed import STANDALONE, load_standalone
 
 
 # --- the model and the photos ------------------------------------------------------------------
@@ -96,77 +90,48 @@ def training_inputs(model_dir: Path, fit: Callable, limit: int = 300) -> list[np
     return [fit(e.image)[None] for e in examples] or None
 
 
-# --- timing --------------------------------------------------------------------------------------
-# The contenders take turns (one read each, then one pass each), so a change in the machine's load
-# (other processes come and go on a shared machine) weighs on all of them alike. Besides the wall
-# clock, the CPU time of this process (all its threads) per plate is kept: it hardly depends on what
-# else runs on the machine.
-def one_at_a_time(readers: dict[str, Callable[[int], object]], count: int) -> dict[str, tuple[float, float, float]]:
-    """Per reader, (median ms, p95 ms, median CPU ms) of `read(i)` (one plate, the i-th) over `count` reads."""
-    for read in readers.values():
-        for i in range(5):
-            read(i)  # warm-up: graph tracing, interpreter allocation
-    wall: dict[str, list[float]] = {name: [] for name in readers}
-    cpu: dict[str, list[float]] = {name: [] for name in readers}
-    for i in range(count):
-        for name, read in readers.items():
-            started, used = time.perf_counter(), time.process_time()
-            read(i)
-            wall[name].append((time.perf_counter() - started) * 1000)
-            cpu[name].append((time.process_time() - used) * 1000)
-    return {name: (statistics.median(t), sorted(t)[int(len(t) * 0.95)], statistics.median(cpu[name]))
-            for name, t in wall.items()}
-
-
-def per_second(readers: dict[str, Callable[[], object]], count: int, passes: int = 5) -> dict[str, tuple[float, float]]:
-    """Per reader, (plates/s, CPU ms per plate) of `read()` (which reads `count` plates): medians of `passes`."""
-    for read in readers.values():
-        read()  # warm-up
-    rates: dict[str, list[float]] = {name: [] for name in readers}
-    cpu: dict[str, list[float]] = {name: [] for name in readers}
-    for _ in range(passes):
-        for name, read in readers.items():
-            started, used = time.perf_counter(), time.process_time()
-            read()
-            rates[name].append(count / (time.perf_counter() - started))
-            cpu[name].append((time.process_time() - used) * 1000 / count)
-    return {name: (statistics.median(r), statistics.median(cpu[name])) for name, r in rates.items()}
-
-
-def measure_speed(reader, rp, variants: dict[str, Path], images: list[bytes], inputs: np.ndarray, options) -> dict:
-    """{contender: {"one": (median ms, p95 ms), "batch": plates/s}} for TensorFlow (end to end and its
-    model call) and each TFLite variant's model call, plus the float one end to end, and decoding alone."""
+def measure_speed(reader, variants: dict[str, Path], photos: list[bytes], options) -> dict:
+    """{contender: {"one": (median ms, p95 ms, CPU ms), "batch": (plates/s, CPU ms a plate)}}: TensorFlow
+    (end to end, its model call) and OpenCV's decoding here; the standalone reader (each variant's
+    model call, the float one end to end, Pillow's decoding) in its own process (standalone_speed.py)."""
     from engine.data.images import decode_gray as engine_decode_gray
+    from engine.model.preprocess import fit_to_box
 
-    photos = [rp.Photo(f"{i}.jpg", lambda data=data: data) for i, data in enumerate(images)]
+    images = [photos[i % len(photos)] for i in range(options.count)]
+    inputs = np.stack([fit_to_box(engine_decode_gray(data), reader.height, reader.width)[0] for data in images])
     singles = [x[None] for x in inputs[:50]]
-    chunks = [inputs[i : i + options.batch] for i in range(0, len(inputs), options.batch)]
-    pool = ThreadPoolExecutor(options.threads)  # the model call batched as read_photos does: a chunk per interpreter
 
     def tf_model(x: np.ndarray) -> None:
         for value in reader._infer(x).values():  # PlateReader's own graph, on prepared inputs
             value.numpy()
 
+    pool = ThreadPoolExecutor(options.threads)
     contenders = {  # name: (read the i-th plate alone, read them all)
         "tf": (lambda i: reader.read_one(images[i % len(images)]), lambda: reader.read(images)),
         "tf_model": (lambda i: tf_model(singles[i % 50]),
                      lambda: [tf_model(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]),
+        "decode opencv": (lambda i: engine_decode_gray(images[i % len(images)]),
+                          lambda: list(pool.map(engine_decode_gray, images, chunksize=options.batch))),
     }
-    for name, folder in variants.items():
-        one = rp.PlateModel(folder, threads=1)
-        many = rp.PlateModel(folder, threads=options.threads, chunk=options.batch)
-        contenders[f"{name} model"] = (lambda i, one=one: one.read(singles[i % 50]),
-                                       lambda many=many: list(pool.map(many.read, chunks)))
-        if name == "float":  # what the bundle ships, from the JPEG bytes
-            contenders["float e2e"] = (lambda i, one=one: list(one.read_photos([photos[i % len(photos)]])),
-                                       lambda many=many: list(many.read_photos(photos)))
-    for name, decode in (("decode pillow", rp.decode_gray), ("decode opencv", engine_decode_gray)):
-        contenders[name] = (lambda i, decode=decode: decode(images[i % len(images)]),
-                            lambda decode=decode: list(pool.map(decode, images, chunksize=options.batch)))
     one = one_at_a_time({name: c[0] for name, c in contenders.items()}, options.singles)
     batch = per_second({name: c[1] for name, c in contenders.items()}, len(images))
     pool.shutdown()
-    return {name: {"one": one[name], "batch": batch[name]} for name in contenders}
+    figures = {name: {"one": one[name], "batch": batch[name]} for name in contenders}
+    return {**figures, **standalone_speed(variants, photos, options)}
+
+
+def standalone_speed(variants: dict[str, Path], photos: list[bytes], options) -> dict:
+    """The standalone reader's figures, from standalone_speed.py in a process without TensorFlow."""
+    folder = options.work_dir / "photos"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for i, data in enumerate(photos):
+        (folder / f"{i:05d}.jpg").write_bytes(data)
+    command = [sys.executable, str(ROOT / "bench" / "standalone_speed.py"), "--photos", str(folder),
+               "--count", str(options.count), "--singles", str(options.singles), "--threads", str(options.threads),
+               "--batch", str(options.batch), *(f"--variant={name}={path}" for name, path in variants.items())]
+    done = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def command_line_seconds(model_dir: Path, folder: Path, photo: Path, runs: int = 3) -> dict[str, float]:
@@ -228,8 +193,6 @@ def main() -> int:
     fit = lambda data: fit_to_box(decode_gray(data), reader.height, reader.width)[0]  # noqa: E731
     test_inputs = np.stack([fit(e.image) for e in examples])
     labels = [e.label for e in examples]
-    images = [examples[i % len(examples)].image for i in range(options.count)]  # the test photos, repeated
-    inputs = test_inputs[np.arange(options.count) % len(examples)]
 
     variants = {"float": write_tflite(options.work_dir / "float", tflite_bytes(reader.model), info),
                 "dynamic-range": write_tflite(options.work_dir / "dynamic", tflite_bytes(reader.model, "dynamic"), info)}
@@ -239,7 +202,7 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     with Busy(options.busy, seconds=900) as busy:
-        figures = measure_speed(reader, rp, variants, images, inputs, options)
+        figures = measure_speed(reader, variants, [e.image for e in examples], options)
         (options.work_dir / "one.jpg").write_bytes(examples[0].image)
         start_up = command_line_seconds(model_dir, variants["float"], options.work_dir / "one.jpg")
     load_after = os.getloadavg()[0]
@@ -253,8 +216,8 @@ def main() -> int:
           f"load average {load_before:.1f} before, {load_after:.1f} after (other processes included)")
     intra = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     print(f"threads: TensorFlow {intra} intra-op, PlateReader decoding in {max(2, os.cpu_count() or 2)} threads, "
-          f"batches of 256; standalone: {options.threads} LiteRT interpreter(s) x 1 XNNPACK thread, batches of "
-          f"{options.batch}; one plate: 1 interpreter")
+          f"batches of 256; standalone: in a process of its own without TensorFlow (as read_plates.py runs), "
+          f"{options.threads} LiteRT interpreter(s) x 1 XNNPACK thread, batches of {options.batch}; one plate: 1 interpreter")
     print(f"command: python bench/bench_read.py {' '.join(sys.argv[1:])}")
     print()
     print(f"{'':40}{'one plate: median':>18}{'p95':>10}{'CPU':>10}{'batched':>13}{'CPU/plate':>11}")

@@ -1,9 +1,13 @@
-"""Shared bits of the benchmark scripts: where the third-party plates live, and the fixed splits."""
+"""Shared bits of the benchmark scripts: where the third-party plates live, the fixed splits, a busy
+machine, and timing reads. It imports no TensorFlow: standalone_speed.py uses it in a process without."""
 from __future__ import annotations
 
 import csv
+import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -85,3 +89,45 @@ class Busy:
 
     def describe(self) -> str:
         return f"{self.count} CPU-bound process(es) running alongside" if self.count else "quiet machine"
+
+
+# --- reading speed (bench_read.py, standalone_speed.py) ------------------------------------------
+# The contenders take turns (a round of single reads each, then one pass each), so a change in the
+# machine's load (other processes come and go on a shared machine) weighs on all of them alike. A
+# round is a stream of single plates, as a camera feeds a reader: one read per turn would measure
+# each reader with the other readers' weights in the cache. Besides the wall clock, the CPU time of
+# this process (all its threads) per plate is kept: it hardly depends on what else runs.
+ROUND = 10
+
+
+def one_at_a_time(readers: dict[str, Callable[[int], object]], count: int) -> dict[str, tuple[float, float, float]]:
+    """Per reader, (median ms, p95 ms, median CPU ms) of `read(i)` (one plate, the i-th) over `count` reads."""
+    for read in readers.values():
+        for i in range(5):
+            read(i)  # warm-up: graph tracing, interpreter allocation
+    wall: dict[str, list[float]] = {name: [] for name in readers}
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    for first in range(0, count, ROUND):
+        for name, read in readers.items():
+            for i in range(first, min(first + ROUND, count)):
+                started, used = time.perf_counter(), time.process_time()
+                read(i)
+                wall[name].append((time.perf_counter() - started) * 1000)
+                cpu[name].append((time.process_time() - used) * 1000)
+    return {name: (statistics.median(t), sorted(t)[int(len(t) * 0.95)], statistics.median(cpu[name]))
+            for name, t in wall.items()}
+
+
+def per_second(readers: dict[str, Callable[[], object]], count: int, passes: int = 5) -> dict[str, tuple[float, float]]:
+    """Per reader, (plates/s, CPU ms per plate) of `read()` (which reads `count` plates): medians of `passes`."""
+    for read in readers.values():
+        read()  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in readers}
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(passes):
+        for name, read in readers.items():
+            started, used = time.perf_counter(), time.process_time()
+            read()
+            rates[name].append(count / (time.perf_counter() - started))
+            cpu[name].append((time.process_time() - used) * 1000 / count)
+    return {name: (statistics.median(r), statistics.median(cpu[name])) for name, r in rates.items()}
