@@ -24,7 +24,6 @@ kept in --work-dir and reused).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from common import ROOT, Busy, one_at_a_time, per_second, plates_dir, split_rows, write_annotations
+from common import ROOT, Busy, measure, one_at_a_time, per_second, plates_dir, split_rows, write_annotations
 from standalone_speed import STANDALONE, load_standalone
 
 
