@@ -6,7 +6,7 @@ only LiteRT, numpy and Pillow loaded. bench/bench_read.py starts it and prints i
 Why a process of its own: in the benchmark's process, TensorFlow's idle worker threads keep spinning
 for a while after each TensorFlow call, on the cores the next LiteRT read wanted. Measured there,
 taking turns with TensorFlow, the one-plate model call of a 32 x 128 model took 1.93 ms on a 2-core
-Zen 3 EPYC; alone, as `python read_plates.py` runs, it took 0.7 to 1.1 ms (five runs of a day).
+Zen 3 EPYC; alone, as `python read_plates.py` runs, it took 0.7 to 1.1 ms (six runs of a day).
 
 Prints one JSON object: {contender: {"one": [median ms, p95 ms, CPU ms], "batch": [plates/s, CPU ms
 a plate]}} for each variant's model call ("NAME model"), the first variant end to end from the JPEG
