@@ -11,7 +11,8 @@ a third within minutes), and every run prints:
   one plate     median ms of the LiteRT model call, batch 1, one thread, 32 x 128 input
   batch of 16   plates/s of the same call, batches of 16, one thread (the standalone reader runs one
                 such interpreter a core)
-  training      optimizer steps/s, batch 32, 48 x 128 input (the US plates' box), float32
+  training      the trainer's optimizer steps/s (engine/training/steps.py), batch 32, 48 x 128 input
+                (the US plates' box), float32
 """
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
-from common import ROOT, Busy
+from common import ROOT, Busy, one_at_a_time, per_second
 
 
 def child(separable: set[str], filters: tuple[int, ...], late_blocks: int) -> dict:
@@ -40,49 +40,33 @@ def child(separable: set[str], filters: tuple[int, ...], late_blocks: int) -> di
 
     model = network.build_model(68, 10, 32, 128, arch, "float32")
     content = tflite_bytes(model)
-    seconds = {}
-    for batch, reads in ((1, 200), (16, 40)):
+    calls = {}
+    for batch in (1, 16):
         interpreter = Interpreter(model_content=content, num_threads=1)
         index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(index, [batch, 32, 128, 1])
         interpreter.allocate_tensors()
         x = np.random.default_rng(0).standard_normal((batch, 32, 128, 1), np.float32)
-        times = []
-        for i in range(reads + 10):
-            started = time.perf_counter()
-            interpreter.set_tensor(index, x)
-            interpreter.invoke()
-            if i >= 10:  # the first calls allocate and warm the caches
-                times.append(time.perf_counter() - started)
-        seconds[batch] = statistics.median(times)
+        calls[batch] = lambda interpreter=interpreter, index=index, x=x: (interpreter.set_tensor(index, x), interpreter.invoke())
+    one = one_at_a_time({"one": lambda i: calls[1]()}, 200)["one"][0]
+    batches = per_second({"batch": lambda: [calls[16]() for _ in range(40)]}, 40 * 16)["batch"][0]
 
+    # the trainer's own step (engine/training/steps.py) and optimizer, on one device
     import keras
+
+    from engine.training.steps import make_state, make_train_step
 
     trained = network.build_model(68, 10, 48, 128, arch, "float32")
     optimizer = keras.optimizers.Adam(1e-3, clipnorm=5.0)
-
-    @tf.function
-    def step(images, tokens):
-        with tf.GradientTape() as tape:
-            logits = trained(images, training=True)["logits"]
-            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(tf.one_hot(tokens, 68), logits))
-        optimizer.apply_gradients(zip(tape.gradient(loss, trained.trainable_variables), trained.trainable_variables))
-        return loss
-
+    step = make_train_step(trained, optimizer, tf.distribute.get_strategy(), make_state(trained), 68, 32)
     rng = np.random.default_rng(1)
-    images = tf.constant(rng.standard_normal((32, 48, 128, 1), np.float32))
-    tokens = tf.constant(rng.integers(0, 68, (32, 10)).astype(np.int32))
-    for _ in range(5):
-        step(images, tokens).numpy()  # tracing
-    rates = []
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(30):
-            loss = step(images, tokens)
-        loss.numpy()
-        rates.append(30 / (time.perf_counter() - started))
-    return {"one_plate_ms": seconds[1] * 1000, "batch16_per_s": 16 / seconds[16],
-            "train_steps_per_s": statistics.median(rates), "parameters": model.count_params()}
+    batch = (tf.constant(rng.standard_normal((32, 48, 128, 1), np.float32)),
+             tf.constant(rng.integers(0, 68, (32, 10)).astype(np.int32)))
+    controls, decay = tf.constant([1e-3, 0.0, 0.0]), tf.constant(1.0)
+    ten_steps = lambda: [step(batch, controls, decay) for _ in range(10)][-1].numpy()  # noqa: E731
+    steps = per_second({"train": ten_steps}, 10, passes=6)["train"][0]
+    return {"one_plate_ms": one, "batch16_per_s": batches, "train_steps_per_s": steps,
+            "parameters": model.count_params()}
 
 
 def run_child(args: list[str]) -> dict:

@@ -89,15 +89,15 @@ def training_inputs(model_dir: Path, fit: Callable, limit: int = 300) -> list[np
     return [fit(e.image)[None] for e in examples] or None
 
 
-def measure_speed(reader, variants: dict[str, Path], photos: list[bytes], options) -> dict:
+def measure_speed(reader, variants: dict[str, Path], photos: list[bytes], prepared: np.ndarray, options) -> dict:
     """{contender: {"one": (median ms, p95 ms, CPU ms), "batch": (plates/s, CPU ms a plate)}}: TensorFlow
     (end to end, its model call) and OpenCV's decoding here; the standalone reader (each variant's
-    model call, the float one end to end, Pillow's decoding) in its own process (standalone_speed.py)."""
+    model call, the float one end to end, Pillow's decoding) in its own process (standalone_speed.py).
+    `prepared`: the photos fitted into the model's box, in the same order."""
     from engine.data.images import decode_gray as engine_decode_gray
-    from engine.model.preprocess import fit_to_box
 
-    images = [photos[i % len(photos)] for i in range(options.count)]
-    inputs = np.stack([fit_to_box(engine_decode_gray(data), reader.height, reader.width)[0] for data in images])
+    images = [photos[i % len(photos)] for i in range(options.count)]  # the test photos, repeated
+    inputs = prepared[np.arange(options.count) % len(photos)]
     singles = [x[None] for x in inputs[:50]]
 
     def tf_model(x: np.ndarray) -> None:
@@ -201,7 +201,7 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     with Busy(options.busy, seconds=900) as busy:
-        figures = measure_speed(reader, variants, [e.image for e in examples], options)
+        figures = measure_speed(reader, variants, [e.image for e in examples], test_inputs, options)
         (options.work_dir / "one.jpg").write_bytes(examples[0].image)
         start_up = command_line_seconds(model_dir, variants["float"], options.work_dir / "one.jpg")
     load_after = os.getloadavg()[0]
