@@ -12,7 +12,9 @@ every photo of the `test` side. `sample` is the Data page's "Use sample data" se
 `two-row` mixes the sample's one-row plates with generated two-row ones and scores each kind.
 Besides the timed result, the averaged model is kept at fixed step counts (--snapshots) and scored
 too, so a result can be read in steps as well as in minutes. `--busy N` runs N CPU-bound processes
-alongside the training (bounded in time).
+alongside the training (bounded in time). The final model is scored as the product reads (each photo
+in the reader's views, preprocess.VIEWS) and as `read_plates.py --fast` does (the photo as given only).
+`--rescore` scores the run already in --work-dir again, without training (after a change of the reader).
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ from pathlib import Path
 from common import Busy, measure, plates_dir, split_rows, write_annotations
 
 
-def _import(args: list[str], work: Path) -> None:
+def _import(args: list[str], work: Path, rescore: bool) -> None:
+    if rescore:
+        return  # the dataset the run was trained on is in work/dataset already
     code, _, _ = measure(["import", *args], work / "import.log", work / "home")
     if code != 0:
         raise SystemExit(f"import failed; see {work / 'import.log'}")
@@ -43,29 +47,31 @@ def prepare_dataset(options, work: Path) -> tuple[Path, list | None, dict]:
         if folder is None:
             return dataset, [], {}
         train_list = write_annotations(folder, "train", work / "train.txt", limit=options.limit)
-        _import([str(train_list), "--out", str(dataset), "--test-fraction", "0"], work)
+        _import([str(train_list), "--out", str(dataset), "--test-fraction", "0"], work, options.rescore)
         test = [Example(r["filename"], r["label"], (folder / r["filename"]).read_bytes())
                 for r in split_rows(folder) if r["split"] == "test"]
         return dataset, test, {}
     if options.set == "sample":
-        _import([str(make_sample_zip(work / "sample.zip", 600, 0)), "--out", str(dataset)], work)
+        _import([str(make_sample_zip(work / "sample.zip", 600, 0)), "--out", str(dataset)], work, options.rescore)
         return dataset, None, {}
     from engine.data.render import TWO_ROW
     from engine.data.sample import SAMPLE_LAYOUTS, sample_items
 
     layouts = SAMPLE_LAYOUTS + TWO_ROW
-    _import([str(make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts)), "--out", str(dataset)], work)
+    _import([str(make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts)), "--out", str(dataset)], work, options.rescore)
     rows = {text.label: len(text.rows) for _, text, _ in sample_items(1200, 0, layouts)}
     return dataset, None, rows
 
 
-def score(run_dir: Path, checkpoint: Path | None, dataset: Path, test: list | None, rows: dict) -> dict:
+def score(run_dir: Path, checkpoint: Path | None, dataset: Path, test: list | None, rows: dict, fast: bool = False) -> dict:
     from engine.data.sources import load_examples
     from engine.reading.metrics import char_accuracy, plate_accuracy
     from engine.reading.reader import PlateReader
 
     examples = test if test is not None else load_examples(dataset, split="test")
     reader = PlateReader.from_checkpoint(checkpoint) if checkpoint else PlateReader.load(run_dir)
+    if fast:
+        reader.views = reader.views[:1]  # the photo as given only, as read_plates.py --fast reads
     texts = [r.text for r in reader.read([e.image for e in examples])]
     labels = [e.label for e in examples]
     result = {"plate": plate_accuracy(texts, labels), "char": char_accuracy(texts, labels), "count": len(labels),
@@ -87,6 +93,7 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside the training")
     parser.add_argument("--snapshots", default="200,500,1000", help="also score the model after these steps")
     parser.add_argument("--work-dir", default=None, help="keep the dataset and run here (default: a temp folder)")
+    parser.add_argument("--rescore", action="store_true", help="score the run in --work-dir again, without training")
     parser.add_argument("train_args", nargs="*", help="more flags for `engine train` (after --)")
     options = parser.parse_args()
     work = Path(options.work_dir or tempfile.mkdtemp(prefix=f"bench-{options.set}-"))
@@ -105,8 +112,8 @@ def main() -> int:
     args = ["train", str(dataset), "--model-dir", str(run_dir), "--no-resume", "--snapshot-steps", options.snapshots,
             *limits, *options.train_args]
     budget = 60 * (options.minutes or 45) + 600
-    with Busy(options.busy, budget) as busy:
-        code, peak, seconds = measure(args, work / "train.log", work / "home")
+    with Busy(0 if options.rescore else options.busy, budget) as busy:
+        code, peak, seconds = (0, 0.0, 0.0) if options.rescore else measure(args, work / "train.log", work / "home")
     if code != 0:
         print(f"training failed (exit {code}); see {work / 'train.log'} and {run_dir / 'train.log'}")
         return 1
@@ -117,9 +124,13 @@ def main() -> int:
           f"training photos: {resolved.get('train_images')} (+{resolved.get('check_images')} held out for checks)  "
           f"test photos: {final['count']}  input: {resolved.get('input')}  started from: "
           f"{resolved.get('started_from', {}).get('from')}")
-    print(f"load: {busy.describe()}; command: python bench/bench_accuracy.py {' '.join(sys.argv[1:])}")
-    print(f"training: {seconds / 60:.1f} min wall time, {status.get('step')} steps, peak memory {peak:.0f} MB "
-          f"(limits: {' '.join(limits)})")
+    load = "the training's, as its first run printed (--rescore)" if options.rescore else busy.describe()
+    print(f"load: {load}; command: python bench/bench_accuracy.py {' '.join(sys.argv[1:])}")
+    if options.rescore:
+        print(f"training: not run again (--rescore): {status.get('step')} steps; see {work / 'train.log'} for its figures")
+    else:
+        print(f"training: {seconds / 60:.1f} min wall time, {status.get('step')} steps, peak memory {peak:.0f} MB "
+              f"(limits: {' '.join(limits)})")
     for step in [int(s) for s in options.snapshots.split(",") if s]:
         snap = run_dir / "checkpoints" / f"step-{step}.npz"
         if snap.exists():
@@ -127,6 +138,10 @@ def main() -> int:
             print(f"after {step:>5} steps: plate accuracy {got['plate']:.2%} ({got['correct']}/{got['count']})")
     print(f"final (best held-out check): plate accuracy {final['plate']:.2%} ({final['correct']}/{final['count']}), "
           f"character accuracy {final['char']:.2%}")
+    alone = score(run_dir, None, dataset, test, rows, fast=True)
+    print(f"the same model reading the photo as given only (read_plates.py --fast): {alone['plate']:.2%} "
+          f"({alone['correct']}/{alone['count']})" + (f"; two-row {alone['two_row']:.2%}, one-row {alone['one_row']:.2%}"
+                                                      if "two_row" in alone else ""))
     if "two_row" in final:
         print(f"two-row plates: {final['two_row']:.2%} of {final['two_row_count']}; "
               f"one-row plates: {final['one_row']:.2%} of {final['one_row_count']}")

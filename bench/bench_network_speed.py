@@ -44,9 +44,9 @@ def child(separable: set[str], filters: tuple[int, ...], late_blocks: int) -> di
     for batch in (1, 16):
         interpreter = Interpreter(model_content=content, num_threads=1)
         index = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(index, [batch, 32, 128, 1])
+        interpreter.resize_tensor_input(index, [batch, 1, 32, 128, 1])  # one view of each photo: the network alone
         interpreter.allocate_tensors()
-        x = np.random.default_rng(0).standard_normal((batch, 32, 128, 1), np.float32)
+        x = np.random.default_rng(0).standard_normal((batch, 1, 32, 128, 1), np.float32)
         calls[batch] = lambda interpreter=interpreter, index=index, x=x: (interpreter.set_tensor(index, x), interpreter.invoke())
     one = one_at_a_time({"one": lambda i: calls[1]()}, 200)["one"][0]
     batches = per_second({"batch": lambda: [calls[16]() for _ in range(40)]}, 40 * 16)["batch"][0]

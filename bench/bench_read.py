@@ -5,9 +5,11 @@
     python bench/bench_read.py --busy 1             # with one CPU-bound process alongside
 
 For one plate (median and p95 over many single reads) and for batches (plates/s):
-  (a) PlateReader: TensorFlow, decode + fit_to_box + model (and its model call alone, for reference)
-  (b) the standalone reader's model call: model.tflite in LiteRT, on prepared inputs
-  (c) the standalone reader end to end: JPEG decode + preprocessing (numpy) + model
+  (a) PlateReader: TensorFlow, decode + fit_views + model (and its model call alone, for reference)
+  (b) the standalone reader's model call: model.tflite in LiteRT, on prepared inputs: the photo as
+      given (what every plate gets), and in all its views (preprocess.VIEWS: what the unsure get too)
+  (c) the standalone reader end to end: JPEG decode + preprocessing (numpy) + model, as
+      read_plates.py reads (unsure plates again in all views), and with `--fast` (as given only)
   (d) decoding alone, on as many threads: Pillow (what the standalone reader decodes with) and
       OpenCV (what PlateReader decodes with). No reader can read photos faster than it decodes them,
       so (d) bounds (c): the figures say how far any reader of these photos can go on this machine.
@@ -79,7 +81,7 @@ def quick_model(work: Path) -> Path:
 
 
 def training_inputs(model_dir: Path, fit: Callable, limit: int = 300) -> list[np.ndarray] | None:
-    """[1, H, W, 1] inputs of the run's training photos, to calibrate full int8 (None if not found)."""
+    """[1, V, H, W, 1] inputs of the run's training photos, to calibrate full int8 (None if not found)."""
     from engine.data.sources import load_examples
 
     dataset = Path(json.loads((model_dir / "config.json").read_text()).get("dataset", ""))
@@ -93,11 +95,11 @@ def measure_speed(reader, variants: dict[str, Path], photos: list[bytes], prepar
     """{contender: {"one": (median ms, p95 ms, CPU ms), "batch": (plates/s, CPU ms a plate)}}: TensorFlow
     (end to end, its model call) and OpenCV's decoding here; the standalone reader (each variant's
     model call, the float one end to end, Pillow's decoding) in its own process (standalone_speed.py).
-    `prepared`: the photos fitted into the model's box, in the same order."""
+    `prepared`: the photos fitted into the model's box in its views, in the same order."""
     from engine.data.images import decode_gray as engine_decode_gray
 
     images = [photos[i % len(photos)] for i in range(options.count)]  # the test photos, repeated
-    inputs = prepared[np.arange(options.count) % len(photos)]
+    inputs = prepared[np.arange(options.count) % len(photos)][:, :1]  # the photo as given: every plate's model call
     singles = [x[None] for x in inputs[:50]]
 
     def tf_model(x: np.ndarray) -> None:
@@ -152,9 +154,10 @@ def plate_accuracy(texts: Sequence[str], labels: Sequence[str]) -> float:
     return sum(t == label for t, label in zip(texts, labels)) / max(len(labels), 1)
 
 
-def litert_texts(rp, folder: Path, inputs: np.ndarray) -> list[str]:
-    model = rp.PlateModel(folder, threads=1)
-    return [r.text for i in range(0, len(inputs), 64) for r in model.read(inputs[i : i + 64])]
+def litert_texts(rp, folder: Path, photos: list[bytes], fast: bool = False) -> list[str]:
+    """What read_plates.py reads from these JPEGs with this model."""
+    model = rp.PlateModel(folder, threads=1, fast=fast)
+    return [r.text for r in model.read_photos([rp.Photo(f"{i}.jpg", lambda data=data: data) for i, data in enumerate(photos)])]
 
 
 def write_tflite(folder: Path, flatbuffer: bytes, info: dict) -> Path:
@@ -181,7 +184,7 @@ def main() -> int:
     import tensorflow as tf
 
     from engine.data.images import decode_gray
-    from engine.model.preprocess import fit_to_box
+    from engine.model.preprocess import fit_views
     from engine.reading.export import reader_info, tflite_bytes
     from engine.reading.reader import PlateReader
 
@@ -189,7 +192,7 @@ def main() -> int:
     reader = PlateReader.load(model_dir)
     info = reader_info(reader)
     examples, what = held_out_photos(model_dir)
-    fit = lambda data: fit_to_box(decode_gray(data), reader.height, reader.width)[0]  # noqa: E731
+    fit = lambda data: fit_views(decode_gray(data), reader.height, reader.width, reader.views)[0]  # noqa: E731
     test_inputs = np.stack([fit(e.image) for e in examples])
     labels = [e.label for e in examples]
 
@@ -206,7 +209,7 @@ def main() -> int:
         start_up = command_line_seconds(model_dir, variants["float"], options.work_dir / "one.jpg")
     load_after = os.getloadavg()[0]
     tf_texts = [r.text for r in reader.read([e.image for e in examples])]
-    texts = {name: litert_texts(rp, folder, test_inputs) for name, folder in variants.items()}
+    texts = {name: litert_texts(rp, folder, [e.image for e in examples]) for name, folder in variants.items()}
 
     print(f"model: {model_dir}  input {reader.height}x{reader.width} (height x width), {info['slots']} slots, "
           f"{len(info['charset'])} characters")
@@ -221,7 +224,8 @@ def main() -> int:
     print()
     print(f"{'':40}{'one plate: median':>18}{'p95':>10}{'CPU':>10}{'batched':>13}{'CPU/plate':>11}")
     rows = [("(a) PlateReader (TensorFlow), end to end", "tf"), ("    TensorFlow model call alone", "tf_model"),
-            ("(b) standalone: LiteRT model call", "float model"), ("(c) standalone: end to end", "float e2e"),
+            ("(b) standalone: LiteRT model call", "float model"), ("    the same in all views", "float views model"),
+            ("(c) standalone: end to end", "float e2e"), ("    with --fast", "float fast e2e"),
             ("(d) decoding alone: Pillow (standalone)", "decode pillow"), ("    decoding alone: OpenCV (PlateReader)", "decode opencv")]
     for title, name in rows:
         (median, p95, cpu_one), (rate, cpu_batch) = figures[name]["one"], figures[name]["batch"]
@@ -244,6 +248,8 @@ def main() -> int:
         print(f"  TFLite {name:14} {plate_accuracy(got, labels):7.2%}  (same text as TensorFlow on {agree}/{len(labels)}); "
               f"model call: one plate {speed['one'][0]:.2f} ms, batched {speed['batch'][0]:,.0f} /s "
               f"({speed['batch'][1]:.2f} ms CPU a plate)")
+    fast = litert_texts(rp, variants["float"], [e.image for e in examples], fast=True)
+    print(f"  TFLite float, --fast   {plate_accuracy(fast, labels):7.2%}  (the photo as given only, never in its {len(reader.views)} views)")
     if not calibration:
         print("  (full int8 not measured: the run's training photos, needed to calibrate it, were not found)")
     return 0

@@ -9,8 +9,10 @@ taking turns with TensorFlow, the one-plate model call of a 32 x 128 model took 
 Zen 3 EPYC; alone, as `python read_plates.py` runs, it took 0.7 to 1.1 ms (six runs of a day).
 
 Prints one JSON object: {contender: {"one": [median ms, p95 ms, CPU ms], "batch": [plates/s, CPU ms
-a plate]}} for each variant's model call ("NAME model"), the first variant end to end from the JPEG
-bytes ("NAME e2e") and Pillow's decoding alone ("decode pillow").
+a plate]}} for each variant's model call on the photo as given ("NAME model"), the first variant's
+model call in all its views ("NAME views model", what an unsure plate gets too), end to end from the
+JPEG bytes as read_plates.py reads ("NAME e2e") and with --fast ("NAME fast e2e"), and Pillow's
+decoding alone ("decode pillow").
 """
 from __future__ import annotations
 
@@ -48,14 +50,22 @@ def measure(variants: dict[str, Path], photo_files: list[Path], count: int, sing
     for name, folder in variants.items():
         one = rp.PlateModel(folder, threads=1)
         many = rp.PlateModel(folder, threads=threads, chunk=batch)
-        if not contenders:  # the first variant (what the bundle ships) from the JPEG bytes too
-            inputs = np.stack([rp.fit_to_box(rp.decode_gray(data), one.height, one.width) for data in images])
+        if not contenders:  # the first variant (what the bundle ships): its model call in all views, end to end
+            # as read_plates.py reads (unsure plates again in all views), and end to end with --fast
+            inputs = np.stack([rp.fit_views(rp.decode_gray(data), one.height, one.width, one.views) for data in images])
             singles_in = [x[None] for x in inputs[:50]]
             chunks = [inputs[i : i + batch] for i in range(0, len(inputs), batch)]
+            contenders[f"{name} views model"] = (lambda i, one=one: one.read(singles_in[i % 50]),
+                                                 lambda many=many: list(pool.map(many.read, chunks)))
             contenders[f"{name} e2e"] = (lambda i, one=one: list(one.read_photos([photos[i % len(photos)]])),
                                          lambda many=many: list(many.read_photos(photos)))
-        contenders[f"{name} model"] = (lambda i, one=one: one.read(singles_in[i % 50]),
-                                       lambda many=many: list(pool.map(many.read, chunks)))
+            fast_one = rp.PlateModel(folder, threads=1, fast=True)
+            fast_many = rp.PlateModel(folder, threads=threads, chunk=batch, fast=True)
+            contenders[f"{name} fast e2e"] = (lambda i: list(fast_one.read_photos([photos[i % len(photos)]])),
+                                              lambda: list(fast_many.read_photos(photos)))
+        # the model call every photo gets: the photo as given
+        contenders[f"{name} model"] = (lambda i, one=one: one.read(singles_in[i % 50][:, :1]),
+                                       lambda many=many: list(pool.map(many.read, [c[:, :1] for c in chunks])))
     contenders["decode pillow"] = (lambda i: rp.decode_gray(images[i % len(images)]),
                                    lambda: list(pool.map(rp.decode_gray, images, chunksize=batch)))
     one = one_at_a_time({name: c[0] for name, c in contenders.items()}, singles)

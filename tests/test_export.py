@@ -86,7 +86,7 @@ def test_export_writes_every_format(exported):
 def test_saved_model_with_tensorflow_only_matches_the_reader(exported, images, reference, tmp_path):
     """A fresh process with nothing but TensorFlow, raw JPEG/PNG/BMP bytes in: same text as PlateReader."""
     from engine.data.images import decode_gray
-    from engine.model.preprocess import fit_to_box
+    from engine.model.preprocess import fit_views
 
     reader, readings = reference
     files = []
@@ -105,11 +105,11 @@ def test_saved_model_with_tensorflow_only_matches_the_reader(exported, images, r
     assert result["outputs"] == ["probability", "text"]
     assert result["text"] == [r.text for r in readings]
     np.testing.assert_allclose(result["probability"], [r.confidence for r in readings], rtol=1e-4, atol=1e-30)
-    # the in-graph preprocessing is OpenCV's, pixel for pixel (only float rounding of mean/std differs)
+    # the in-graph preprocessing, views included, is OpenCV's, pixel for pixel (only float rounding of mean/std differs)
     x = np.load(tmp_path / "x.npy")
     for i, (_, data) in enumerate(images):
-        ref, _ = fit_to_box(decode_gray(data), reader.height, reader.width)
-        assert np.abs(x[i] - ref).max() < 1e-5, images[i][0]
+        ref, _ = fit_views(decode_gray(data), reader.height, reader.width, reader.views)
+        assert x[i].shape == ref.shape and np.abs(x[i] - ref).max() < 1e-5, images[i][0]
 
 
 def test_keras_export_reads_like_the_run(exported, images, reference):
@@ -122,24 +122,46 @@ def test_keras_export_reads_like_the_run(exported, images, reference):
 
 
 def test_tflite_reads_batches_and_agrees(exported, images, reference):
-    """The TFLite file takes any batch size and reads what the TensorFlow reader reads."""
+    """The TFLite file takes any batch size, each photo alone or in its views, and reads what the TensorFlow reader reads."""
     import tensorflow as tf
 
     from engine.data.images import decode_gray
-    from engine.model.preprocess import fit_to_box
+    from engine.model.preprocess import fit_views
 
     reader, readings = reference
     interpreter = tf.lite.Interpreter(model_path=str(exported["export"] / "model.tflite"))
     run = interpreter.get_signature_runner()
-    x = np.stack([fit_to_box(decode_gray(data), reader.height, reader.width)[0] for _, data in images])
+    x = np.stack([fit_views(decode_gray(data), reader.height, reader.width, reader.views)[0] for _, data in images])
     for start in range(0, len(x), 16):
-        out = run(images=x[start : start + 16])
+        alone, views = run(images=x[start : start + 16, :1]), run(images=x[start : start + 16])
         for row, want in enumerate(readings[start : start + 16]):
+            out = views if alone["confidence"][row] < reader.gate else alone  # the unsure ones in every view
             length = int(out["length"][row])
             assert reader.charset.decode(out["ids"][row], length) == want.text
             assert float(out["confidence"][row]) == pytest.approx(want.confidence, rel=1e-3, abs=1e-6)
             np.testing.assert_allclose(out["attention"][row][: length + 1].reshape(want.attention.shape), want.attention,
                                        atol=1e-4)
+
+
+def test_unsure_photos_are_read_again_in_every_view(exported, images, reference):
+    """A photo read less surely than the gate is read again in all views and averaged; a sure one is
+    kept as read. The views change what some photos read, or they would be for nothing."""
+    from engine.model.preprocess import VIEWS
+    from engine.reading.reader import PlateReader
+
+    reader, readings = reference
+    photos = [data for _, data in images]
+    alone = PlateReader.load(exported["run"])
+    alone.views = VIEWS[:1]
+    always = PlateReader.load(exported["run"])
+    always.gate = 2.0  # every photo in every view
+    first, averaged = alone.read(photos), always.read(photos)
+    unsure = [i for i, r in enumerate(first) if r.confidence < reader.gate]
+    assert unsure and len(unsure) < len(photos)
+    assert any(first[i].text != averaged[i].text for i in unsure)
+    for i, (got, one, every) in enumerate(zip(readings, first, averaged)):
+        want = every if i in unsure else one
+        assert got.text == want.text and got.confidence == pytest.approx(want.confidence, rel=1e-5), images[i][0]
 
 
 def test_bundle_alone_reproduces_the_runs_predictions(exported, tmp_path):

@@ -160,3 +160,36 @@ def test_the_input_box_follows_the_photos_shape():
     assert input_shape_for([(300, 150)] * 50) == (48, 128)  # US
     assert input_shape_for([(300, 150)] * 40 + [(200, 160)] * 10) == (80, 160)  # a fifth two-row
     assert input_shape_for([(200, 160)] * 2 + [(520, 110)] * 48) == (32, 128)  # a few odd crops do not decide
+
+
+def test_views_average_the_characters_probabilities_and_show_the_first_views_attention():
+    """Three views of one photo: two read 'A' weakly, one reads 'B' strongly; the average decides."""
+    import tensorflow as tf
+
+    # slots: a character, then the end (token 0); vocabulary: end, A, B
+    weak_a = [[0.1, 0.5, 0.4], [0.9, 0.05, 0.05]]
+    strong_b = [[0.05, 0.05, 0.9], [0.9, 0.05, 0.05]]
+    probs = np.array([weak_a, weak_a, strong_b], np.float32)
+    attention = np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4)
+    out = read_outputs(tf.math.log(probs), attention, views=3)
+    # (0.5 + 0.5 + 0.05) / 3 = 0.35 for A against (0.4 + 0.4 + 0.9) / 3 = 0.57 for B
+    assert out["ids"].numpy().tolist() == [[2, 0]] and out["length"].numpy().tolist() == [1]
+    assert out["probs"].numpy()[0, 0] == pytest.approx(1.7 / 3, rel=1e-5)
+    assert np.array_equal(out["attention"].numpy(), attention[:1])
+    alone = read_outputs(tf.math.log(probs[:1]), attention[:1])  # the photo as given only: A
+    assert alone["ids"].numpy().tolist() == [[1, 0]]
+
+
+def test_views_crop_and_frame_the_photo_by_whole_pixels():
+    from engine.model.preprocess import VIEWS, fit_views, view
+
+    gray = np.arange(50 * 200, dtype=np.int64).reshape(50, 200).astype(np.uint8)
+    assert view(gray, 0, 0).shape == (50, 200)
+    tight = view(gray, -4, -2)  # 4 % of 50 rows = 2 off the top and the bottom, 2 % of 200 columns = 4 off each side
+    assert np.array_equal(tight, gray[2:48, 4:196])
+    loose = view(gray, 5, 5)  # 2 rows and 10 columns of repeated edge pixels on each side
+    assert loose.shape == (54, 220) and np.array_equal(loose[2:52, 10:210], gray)
+    assert np.array_equal(loose[0, 10:210], gray[0]) and np.array_equal(loose[2:52, 0], gray[:, 0])
+    assert view(np.zeros((3, 5), np.uint8), -4, -2).shape == (3, 5)  # too small to crop: as given
+    x, place = fit_views(gray, 32, 128)
+    assert x.shape == (len(VIEWS), 32, 128, 1) and place.width == 128 and place.height == 32

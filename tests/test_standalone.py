@@ -96,6 +96,16 @@ def test_fresh_venv_reads_the_test_photos_as_predictions_csv(tiny_run, reader_py
     info = json.loads((bundle / "export" / "reader.json").read_text())
     assert info["threshold"] is None and all(r["accepted"] == "" for r in by_file.values())  # none chosen
 
+    # --fast reads each photo as given only, as the engine reads it in its first view alone
+    from engine.model.preprocess import VIEWS
+    from engine.reading.reader import PlateReader
+
+    alone = PlateReader.load(run)
+    alone.views = VIEWS[:1]
+    want = {name: r.text for name, r in zip(predictions, alone.read([(photos / name).read_bytes() for name in predictions]))}
+    code, rows, stderr = _read(reader_python, bundle, str(photos), "--fast")
+    assert {r["file"]: r["reading"] for r in rows if r["file"] != "cut_off.jpg"} == want, stderr
+
     # with a threshold in reader.json, accepted is confidence >= threshold (this time from a zip)
     shutil.make_archive(str(tmp_path / "photos"), "zip", photos)
     confidences = sorted(float(r["confidence"]) for r in by_file.values())
@@ -150,7 +160,7 @@ def _encoded_variants(color: np.ndarray) -> dict[str, bytes]:
 
 def test_decoding_and_fitting_are_opencvs_pixel_for_pixel(tiny_run):  # noqa: F811
     from engine.data.images import decode_gray
-    from engine.model.preprocess import fit_to_box
+    from engine.model.preprocess import VIEWS, fit_views
 
     images = sorted((tiny_run["dataset"] / "images").iterdir())
     cases = [(p.name, p.read_bytes()) for p in images]
@@ -162,7 +172,17 @@ def test_decoding_and_fitting_are_opencvs_pixel_for_pixel(tiny_run):  # noqa: F8
         got = read_plates.decode_gray(data)
         assert got.shape == want.shape and np.array_equal(got, want), name
         for height, width in ((32, 128), (48, 128), (80, 160)):
-            assert np.array_equal(read_plates.fit_to_box(got, height, width), fit_to_box(want, height, width)[0]), (name, height)
+            assert np.array_equal(read_plates.fit_views(got, height, width, VIEWS), fit_views(want, height, width)[0]), (name, height)
+
+
+def test_views_are_the_engines_for_any_size():
+    from engine.model.preprocess import VIEWS, view
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        gray = rng.integers(0, 256, (int(rng.integers(1, 120)), int(rng.integers(1, 400))), dtype=np.uint8)
+        for rows, columns in VIEWS:
+            assert np.array_equal(read_plates.view(gray, rows, columns), view(gray, rows, columns)), (gray.shape, rows)
 
 
 def test_resizing_is_opencvs_for_any_size():

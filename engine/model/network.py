@@ -182,11 +182,18 @@ class PlateNet(keras.Model):
         return {"logits": logits, "attention": attention}
 
 
-def read_outputs(logits: tf.Tensor, attention: tf.Tensor) -> dict[str, tf.Tensor]:
-    """What a reader needs, computed in the graph (the same in TensorFlow, TFLite and ONNX):
+def read_outputs(logits: tf.Tensor, attention: tf.Tensor, views: int | tf.Tensor = 1) -> dict[str, tf.Tensor]:
+    """What a reader needs, computed in the graph (the same in TensorFlow, TFLite and SavedModel):
     ids [B, K] (0 = end), probs [B, K], length [B] (characters before the first end),
-    confidence [B] (product of the probabilities of the characters and of the end), attention."""
+    confidence [B] (product of the probabilities of the characters and of the end), attention.
+
+    With `views` > 1 the batch holds that many views of each photo, one after the other
+    (preprocess.VIEWS): each slot's probabilities are averaged over them, and the attention is
+    the first view's (the photo as given)."""
     p = tf.nn.softmax(logits, axis=-1)
+    if not (isinstance(views, int) and views == 1):
+        p = tf.reduce_mean(tf.reshape(p, [-1, views, tf.shape(p)[1], tf.shape(p)[2]]), axis=1)
+        attention = tf.reshape(attention, [-1, views, tf.shape(attention)[1], tf.shape(attention)[2]])[:, 0]
     ids = tf.argmax(p, axis=-1, output_type=tf.int32)
     probs = tf.reduce_max(p, axis=-1)
     slots = tf.shape(ids)[1]
@@ -197,6 +204,14 @@ def read_outputs(logits: tf.Tensor, attention: tf.Tensor) -> dict[str, tf.Tensor
     counted = tf.cast(tf.range(slots)[None, :] <= length[:, None], probs.dtype)  # characters and the end
     confidence = tf.exp(tf.reduce_sum(tf.math.log(tf.maximum(probs, 1e-12)) * counted, axis=1))
     return {"ids": ids, "probs": probs, "length": length, "confidence": confidence, "attention": attention}
+
+
+def read_views(model: keras.Model, views: tf.Tensor) -> dict[str, tf.Tensor]:
+    """views [N, V, H, W, 1], V model inputs of each photo (preprocess.fit_views) -> read_outputs of
+    each photo. V may be 1 (the photo alone: fastest) or any number the caller prepared."""
+    shape = tf.shape(views)
+    out = model(tf.reshape(views, [-1, model.height, model.width, 1]), training=False)
+    return read_outputs(out["logits"], out["attention"], shape[1])
 
 
 @contextlib.contextmanager

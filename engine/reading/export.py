@@ -4,11 +4,12 @@ The export folder (default RUN/export) holds:
 
     saved_model/     TensorFlow SavedModel, signature `serving_default`: image_bytes [None] tf.string
                      (any JPEG/PNG/BMP/GIF) -> text [None] tf.string, probability [None] float32.
-                     Preprocessing runs inside the graph (engine/reading/serving.py).
+                     Preprocessing, views included, runs inside the graph (engine/reading/serving.py).
     model.keras      the Keras model; with reader.json it is what PlateReader reads
-    reader.json      {"height", "width", "slots", "charset", "threshold"}
-    model.tflite     images [N, H, W, 1] float32 (standardised, see engine/model/preprocess.py) ->
-                     ids, probs, length, confidence, attention; any batch size
+    reader.json      {"height", "width", "slots", "charset", "threshold", "views", "view_gate"}
+    model.tflite     images [N, V, H, W, 1] float32: V views of each of N photos (standardised, see
+                     engine/model/preprocess.py fit_views) -> ids, probs, length, confidence,
+                     attention; any N and V (V = 1: the photo alone, fastest)
 
 `make_bundle(run)` zips the export with the run's results, a README and the standalone reader
 (read_plates.py: TFLite through LiteRT, numpy and Pillow only) into RUN/bundle.zip.
@@ -50,7 +51,8 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def reader_info(reader) -> dict:
     model = reader.model
     return {"height": int(model.height), "width": int(model.width), "slots": int(model.slots),
-            "charset": reader.charset.chars, "threshold": reader.threshold}
+            "charset": reader.charset.chars, "threshold": reader.threshold,
+            "views": [list(v) for v in reader.views], "view_gate": reader.gate}
 
 
 def export_keras(model, folder: Path) -> None:
@@ -61,13 +63,13 @@ def export_keras(model, folder: Path) -> None:
         os.replace(path, folder / "model.keras")
 
 
-def export_saved_model(model, chars: str, folder: Path) -> None:
+def export_saved_model(model, chars: str, folder: Path, views: tuple[tuple[int, int], ...], gate: float) -> None:
     from engine.reading.serving import save_serving_model
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        save_serving_model(model, chars, tmp)
+        save_serving_model(model, chars, tmp, views, gate)
         tmp.chmod(0o755)
         _replace_dir(tmp, folder)
     except BaseException:
@@ -76,20 +78,20 @@ def export_saved_model(model, chars: str, folder: Path) -> None:
 
 
 def tflite_bytes(model, quantize: str | None = None, representative: Iterable | None = None) -> bytes:
-    """TFLite flatbuffer, builtin ops only: images [N, H, W, 1] float32 -> read_outputs (any N).
+    """TFLite flatbuffer, builtin ops only: images [N, V, H, W, 1] float32 -> read_outputs (any N, V).
 
     `quantize`: None (float32, what the export ships: it reads exactly like PlateReader), "dynamic"
     (int8 weights, activations quantised on the fly) or "int8" (int8 throughout, float input and
-    outputs; `representative` yields the [1, H, W, 1] inputs it is calibrated on). bench/bench_read.py
+    outputs; `representative` yields the [1, V, H, W, 1] inputs it is calibrated on). bench/bench_read.py
     measures what either costs in accuracy and buys in speed.
     """
     import tensorflow as tf
 
-    from engine.model.network import read_outputs
+    from engine.model.network import read_views
 
-    @tf.function(input_signature=[tf.TensorSpec([None, model.height, model.width, 1], tf.float32, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec([None, None, model.height, model.width, 1], tf.float32, name="images")])
     def infer(images):
-        return read_outputs(**model(images, training=False))
+        return read_views(model, images)
 
     # The converter freezes the variables it finds tracked by this object: Keras 3 variables wrap the
     # tf.Variables the graph reads, so hand it those (given the Keras model, it leaves them unset).
@@ -125,7 +127,7 @@ def export_model(model_dir: str | os.PathLike, export_path: str | os.PathLike | 
     if "keras" in formats:
         export_keras(reader.model, out)
     if "savedmodel" in formats:
-        export_saved_model(reader.model, reader.charset.chars, out / "saved_model")
+        export_saved_model(reader.model, reader.charset.chars, out / "saved_model", reader.views, reader.gate)
     if "tflite" in formats:
         atomic_write_bytes(out / "model.tflite", tflite_bytes(reader.model))
     atomic_write_json(out / "export.json", {"formats": list(formats), "checkpoint": checkpoint,
@@ -149,7 +151,10 @@ the threshold chosen for this model, when one was chosen: the rest should be che
 empty when none was), name_says and matches_name (when the file name is a plate text, e.g.
 `34FK4522_1.jpg`: whether the reading agrees), and problem (why a photo could not be read).
 It prepares each photo exactly as training did and reads the test photos as `predictions.csv`
-says. It reads on every core (`--threads 1` for one); `python read_plates.py --help` for the rest.
+says: a photo whose reading is less than {gate:.0%} sure is read again cropped tighter and framed
+looser, averaging what the three views read (`--fast` reads the photo as given only: a little faster,
+a little less accurate). It reads on every core (`--threads 1` for one); `python read_plates.py
+--help` for the rest.
 
 ## Contents
 - `read_plates.py` the standalone reader (LiteRT + numpy + Pillow), with `export/model.tflite`
@@ -230,7 +235,8 @@ def make_bundle(model_dir: str | os.PathLike, export_dir: str | os.PathLike | No
     with zipfile.ZipFile(buf, "w") as zf:
         zip_add(zf, "README.md", README.format(
             run=model_dir.name, exported=now_iso(), chars=info["charset"], accuracy=accuracy, threshold=threshold,
-            height=info["height"], width=info["width"], max_text=info["slots"] - 1).encode("utf-8"))
+            height=info["height"], width=info["width"], max_text=info["slots"] - 1,
+            gate=info.get("view_gate", 1.0)).encode("utf-8"))
         if (STANDALONE / "read_plates.py").is_file():
             zip_add(zf, "read_plates.py", (STANDALONE / "read_plates.py").read_bytes())
         for attribute in RUN_FILES:

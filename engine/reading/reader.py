@@ -19,7 +19,7 @@ import numpy as np
 from engine.data.images import decode_gray
 from engine.model import checkpoint as ckpt
 from engine.model.charset import Charset
-from engine.model.preprocess import Placement, fit_to_box
+from engine.model.preprocess import VIEW_GATE, VIEWS, Placement, fit_to_box, fit_views
 from engine.reading.threshold import load_threshold
 from engine.storage.runfolder import RunFolder
 
@@ -40,22 +40,27 @@ class Reading:
 def _prepare(image, height: int, width: int):
     gray = decode_gray(image)
     x, place = fit_to_box(gray, height, width)
-    return x, place, (gray.shape[1], gray.shape[0])
+    return x[None], place, (gray.shape[1], gray.shape[0]), gray
 
 
 class PlateReader:
-    def __init__(self, model, charset: Charset, threshold: float | None = None):
+    """Reads each photo as given, and again in all `views` when that reading is less sure than
+    `gate` (preprocess.VIEWS and VIEW_GATE; `views=VIEWS[:1]` reads the photo as given only)."""
+
+    def __init__(self, model, charset: Charset, threshold: float | None = None,
+                 views: tuple[tuple[int, int], ...] = VIEWS, gate: float = VIEW_GATE):
         import tensorflow as tf
 
-        from engine.model.network import read_outputs
+        from engine.model.network import read_views
 
         self.model, self.charset, self.threshold = model, charset, threshold
+        self.views, self.gate = tuple(views), gate
         self.height, self.width = model.height, model.width
         self.grid = model.grid
 
-        @tf.function(input_signature=[tf.TensorSpec([None, self.height, self.width, 1], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, None, self.height, self.width, 1], tf.float32)])
         def infer(images):
-            return read_outputs(**model(images, training=False))
+            return read_views(model, images)
 
         self._infer = infer
 
@@ -98,7 +103,8 @@ class PlateReader:
 
         model = keras.saving.load_model(folder / "model.keras", compile=False)
         info = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
-        return cls(model, Charset(info["charset"]), info.get("threshold"))
+        views = tuple(tuple(v) for v in info["views"]) if info.get("views") else VIEWS
+        return cls(model, Charset(info["charset"]), info.get("threshold"), views, info.get("view_gate", VIEW_GATE))
 
     @classmethod
     def _from_bundle(cls, path: Path) -> "PlateReader":
@@ -129,10 +135,19 @@ class PlateReader:
                 pending.append([_POOL.submit(prepare, im) for im in chunks[k + 1]])
             prepared = [p.result() if hasattr(p, "result") else p for p in pending[k]]
             pending[k] = []
-            out = {key: value.numpy() for key, value in self._infer(np.stack([p[0] for p in prepared])).items()}
-            for row, (_, place, size) in enumerate(prepared):
+            out = self._run(np.stack([p[0] for p in prepared]))
+            unsure = np.flatnonzero(out["confidence"] < self.gate) if len(self.views) > 1 else []
+            if len(unsure):  # read again in every view, averaged
+                again = self._run(np.stack([fit_views(prepared[i][3], self.height, self.width, self.views)[0] for i in unsure]))
+                for key, value in again.items():
+                    out[key][unsure] = value
+            for row, (_, place, size, _) in enumerate(prepared):
                 readings.append(self._reading(out, row, place, size))
         return readings
+
+    def _run(self, views: np.ndarray) -> dict[str, np.ndarray]:
+        """[N, V, height, width, 1] -> the model's read_outputs, as numpy arrays."""
+        return {key: value.numpy() for key, value in self._infer(views).items()}
 
     def read_one(self, image: bytes | np.ndarray) -> Reading:
         return self.read([image])[0]

@@ -12,6 +12,9 @@ engine's PlateReader:
   averaging when shrinking and bilinear (half-pixel centres) when enlarging, rounded back to 0..255
   like OpenCV's uint8 resize; standardised as (x - mean) / max(std, 8), padded with 0, centred
   vertically, image at the left.
+* Views: a photo whose reading is less sure than preprocess.VIEW_GATE is read again as given,
+  cropped and framed (preprocess.VIEWS, the same whole pixels), averaging the characters'
+  probabilities over the views (network.read_outputs), as PlateReader does.
 
 What OpenCV does and this graph does not: EXIF orientation of JPEGs (phone photos), and WebP/TIFF.
 """
@@ -22,6 +25,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
+
+from engine.model.preprocess import VIEW_GATE, VIEWS  # noqa: E402
 
 
 MIN_STD = 8.0  # preprocess.fit_to_box: (x - mean) / max(std, 8.0)
@@ -167,15 +172,32 @@ def fit_to_box(gray: tf.Tensor, height: int, width: int) -> tuple[tf.Tensor, tf.
     return out, new_w
 
 
-def preprocess_batch(image_bytes: tf.Tensor, height: int, width: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """[B] encoded images -> images [B, height, width, 1] float32, widths [B] int32."""
+def view(gray: tf.Tensor, rows: int, columns: int) -> tf.Tensor:
+    """preprocess.view: cropped (percents <= 0) or framed with repeated edge pixels (>= 0)."""
+    shape = tf.shape(gray)
+    h, w = shape[0], shape[1]
+    dy, dx = h * abs(rows) // 100, w * abs(columns) // 100
+    if rows <= 0 and columns <= 0:
+        return gray[dy : h - dy, dx : w - dx]
+    # OpenCV's BORDER_REPLICATE: every index outside the photo takes the nearest edge pixel
+    ys = tf.clip_by_value(tf.range(-dy, h + dy), 0, h - 1)
+    xs = tf.clip_by_value(tf.range(-dx, w + dx), 0, w - 1)
+    return tf.gather(tf.gather(gray, ys, axis=0), xs, axis=1)
+
+
+def preprocess_batch(image_bytes: tf.Tensor, height: int, width: int,
+                     views: tuple[tuple[int, int], ...] = VIEWS) -> tuple[tf.Tensor, tf.Tensor]:
+    """[B] encoded images -> images [B, V, height, width, 1] float32 (preprocess.fit_views), widths [B] int32
+    (of the photo as given)."""
 
     def one(data):
-        return fit_to_box(decode_gray(data), height, width)
+        gray = decode_gray(data)
+        fitted = [fit_to_box(view(gray, *v), height, width) for v in views]
+        return tf.stack([x for x, _ in fitted]), fitted[0][1]
 
     return tf.map_fn(
         one, image_bytes,
-        fn_output_signature=(tf.TensorSpec([height, width, 1], tf.float32), tf.TensorSpec([], tf.int32)),
+        fn_output_signature=(tf.TensorSpec([len(views), height, width, 1], tf.float32), tf.TensorSpec([], tf.int32)),
     )
 
 
@@ -190,8 +212,9 @@ def texts(ids: tf.Tensor, length: tf.Tensor, chars: str) -> tf.Tensor:
 class ServingModule(tf.Module):
     """What `export` saves: `serve(image_bytes)` -> {text, probability}; `preprocess(image_bytes)` for debugging."""
 
-    def __init__(self, model, chars: str):
+    def __init__(self, model, chars: str, views: tuple[tuple[int, int], ...] = VIEWS, gate: float = VIEW_GATE):
         super().__init__(name="plate_ocr")
+        self.views, self.gate = tuple(tuple(v) for v in views), gate
         self.model = model
         self.model_variables = list(model.variables)  # tracked explicitly: the SavedModel must hold them
         self.chars = chars
@@ -200,20 +223,25 @@ class ServingModule(tf.Module):
         self.preprocess = tf.function(self._preprocess, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
 
     def _preprocess(self, image_bytes):
-        images, _ = preprocess_batch(image_bytes, self.height, self.width)
+        images, _ = preprocess_batch(image_bytes, self.height, self.width, self.views)
         return {"images": images}
 
     def _serve(self, image_bytes):
-        from engine.model.network import read_outputs
+        from engine.model.network import read_views
 
-        images, _ = preprocess_batch(image_bytes, self.height, self.width)
-        out = read_outputs(**self.model(images, training=False))
+        images, _ = preprocess_batch(image_bytes, self.height, self.width, self.views)
+        out = read_views(self.model, images[:, :1])
+        if len(self.views) > 1:  # the unsure ones again, in every view
+            unsure = tf.where(out["confidence"] < self.gate)
+            again = read_views(self.model, tf.gather_nd(images, unsure))
+            out = {key: tf.tensor_scatter_nd_update(out[key], unsure, again[key]) for key in ("ids", "length", "confidence")}
         return {"text": texts(out["ids"], out["length"], self.chars), "probability": out["confidence"]}
 
 
-def save_serving_model(model, chars: str, path) -> None:
+def save_serving_model(model, chars: str, path, views: tuple[tuple[int, int], ...] = VIEWS,
+                       gate: float = VIEW_GATE) -> None:
     """Write the SavedModel: signature `serving_default` (image_bytes [None] string -> text, probability)."""
-    module = ServingModule(model, chars)
+    module = ServingModule(model, chars, views, gate)
     tf.saved_model.save(
         module, str(path),
         signatures={
