@@ -137,8 +137,9 @@ class PlateReader:
             pending[k] = []
             out = self._run(np.stack([p[0] for p in prepared]))
             unsure = np.flatnonzero(out["confidence"] < self.gate) if len(self.views) > 1 else []
-            if len(unsure):  # read again in every view, averaged
-                again = self._run(np.stack([fit_views(prepared[i][3], self.height, self.width, self.views)[0] for i in unsure]))
+            if len(unsure):  # read again in every view, averaged (the first, the photo as given, is fitted already)
+                again = self._run(np.stack([np.concatenate([prepared[i][0], fit_views(prepared[i][3], self.height, self.width,
+                                                                                      self.views[1:])[0]]) for i in unsure]))
                 for key, value in again.items():
                     out[key][unsure] = value
             for row, (_, place, size, _) in enumerate(prepared):

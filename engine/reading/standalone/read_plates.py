@@ -398,10 +398,12 @@ class PlateModel:
             except (OSError, ValueError) as exc:
                 grays.append(exc)
         good = [x for x in grays if isinstance(x, np.ndarray)]
-        readings = self.read(np.stack([fit_to_box(g, self.height, self.width)[None] for g in good])) if good else []
+        first = [fit_to_box(g, self.height, self.width)[None] for g in good]  # the first view: the photo as given
+        readings = self.read(np.stack(first)) if good else []
         unsure = [i for i, r in enumerate(readings) if r.confidence < self.gate] if len(self.views) > 1 else []
-        if unsure:  # read again in every view, averaged
-            again = self.read(np.stack([fit_views(good[i], self.height, self.width, self.views) for i in unsure]))
+        if unsure:  # read again in every view, averaged (the first one is fitted already)
+            again = self.read(np.stack([np.concatenate([first[i], fit_views(good[i], self.height, self.width, self.views[1:])])
+                                        for i in unsure]))
             for i, reading in zip(unsure, again):
                 readings[i] = reading
         results = iter(readings)
