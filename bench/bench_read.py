@@ -81,7 +81,7 @@ def quick_model(work: Path) -> Path:
 
 
 def training_inputs(model_dir: Path, fit: Callable, limit: int = 300) -> list[np.ndarray] | None:
-    """[1, V, H, W, 1] inputs of the run's training photos, to calibrate full int8 (None if not found)."""
+    """[1, 1, H, W, 1] inputs of the run's training photos, to calibrate full int8 (None if not found)."""
     from engine.data.sources import load_examples
 
     dataset = Path(json.loads((model_dir / "config.json").read_text()).get("dataset", ""))
@@ -95,11 +95,11 @@ def measure_speed(reader, variants: dict[str, Path], photos: list[bytes], prepar
     """{contender: {"one": (median ms, p95 ms, CPU ms), "batch": (plates/s, CPU ms a plate)}}: TensorFlow
     (end to end, its model call) and OpenCV's decoding here; the standalone reader (each variant's
     model call, the float one end to end, Pillow's decoding) in its own process (standalone_speed.py).
-    `prepared`: the photos fitted into the model's box in its views, in the same order."""
+    `prepared`: the photos as given, fitted into the model's box ([N, 1, H, W, 1]), in the same order."""
     from engine.data.images import decode_gray as engine_decode_gray
 
     images = [photos[i % len(photos)] for i in range(options.count)]  # the test photos, repeated
-    inputs = prepared[np.arange(options.count) % len(photos)][:, :1]  # the photo as given: every plate's model call
+    inputs = prepared[np.arange(options.count) % len(photos)]
     singles = [x[None] for x in inputs[:50]]
 
     def tf_model(x: np.ndarray) -> None:
@@ -192,7 +192,8 @@ def main() -> int:
     reader = PlateReader.load(model_dir)
     info = reader_info(reader)
     examples, what = held_out_photos(model_dir)
-    fit = lambda data: fit_views(decode_gray(data), reader.height, reader.width, reader.views)[0]  # noqa: E731
+    # the photo as given: every plate's model call (the standalone process prepares the views it times)
+    fit = lambda data: fit_views(decode_gray(data), reader.height, reader.width, reader.views[:1])[0]  # noqa: E731
     test_inputs = np.stack([fit(e.image) for e in examples])
     labels = [e.label for e in examples]
 
