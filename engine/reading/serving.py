@@ -229,11 +229,12 @@ class ServingModule(tf.Module):
     def _serve(self, image_bytes):
         from engine.model.network import read_views
 
-        images, _ = preprocess_batch(image_bytes, self.height, self.width, self.views)
-        out = read_views(self.model, images[:, :1])
-        if len(self.views) > 1:  # the unsure ones again, in every view
+        first, _ = preprocess_batch(image_bytes, self.height, self.width, self.views[:1])
+        out = read_views(self.model, first)
+        if len(self.views) > 1:  # the unsure ones again, in every view: only they are decoded again and fitted in the others
             unsure = tf.where(out["confidence"] < self.gate)
-            again = read_views(self.model, tf.gather_nd(images, unsure))
+            others, _ = preprocess_batch(tf.gather_nd(image_bytes, unsure), self.height, self.width, self.views[1:])
+            again = read_views(self.model, tf.concat([tf.gather_nd(first, unsure), others], axis=1))
             out = {key: tf.tensor_scatter_nd_update(out[key], unsure, again[key]) for key in ("ids", "length", "confidence")}
         return {"text": texts(out["ids"], out["length"], self.chars), "probability": out["confidence"]}
 
