@@ -128,6 +128,26 @@ def test_each_photo_is_read_by_the_model_that_did_not_train_on_it(checked: dict)
     assert not list(checked["run_dir"].glob("data-*"))  # the halves' links to the photos are gone
 
 
+def test_the_check_reads_each_photo_as_the_product_reads_it(checked: dict):
+    """The Results page and the label check must not disagree on what a model reads: both go through
+    the reader's views (unsure photos read again in every view, averaged)."""
+    from engine.reading.reader import PlateReader
+
+    rows = read_csv(checked["run_dir"] / "label_check.csv")
+    images = DatasetFolder(checked["dataset"]).path / "images"
+    rereads = 0
+    for half in ("half-a", "half-b"):
+        mine = [r for r in rows if r["model"] == half]
+        reader = PlateReader.load(checked["run_dir"] / half)
+        readings = reader.read([(images / r["file"]).read_bytes() for r in mine])
+        assert [r["reading"] for r in mine] == [x.text for x in readings]
+        assert [float(r["confidence"]) for r in mine] == pytest.approx([x.confidence for x in readings], abs=2e-4)
+        reader.views = reader.views[:1]
+        alone = reader.read([(images / r["file"]).read_bytes() for r in mine])
+        rereads += sum(abs(a.confidence - x.confidence) > 1e-3 for a, x in zip(alone, readings))
+    assert rereads > 0  # the views changed some readings' confidence: the comparison above can tell
+
+
 def test_the_launched_check_reports_progress_and_is_listed_only_when_asked(checked: dict):
     percents = [p for p, _, _ in checked["seen"] if p is not None]
     phases = {phase for _, phase, _ in checked["seen"] if phase}

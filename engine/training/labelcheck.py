@@ -118,30 +118,58 @@ def _half_dataset(dataset: DatasetFolder, folder: Path, rows: list[dict]) -> Dat
 def _read(run: RunFolder, dataset: DatasetFolder, rows: list[dict]) -> list[dict]:
     """Each photo's reading, its confidence, and `label_odds`: the probability of the label over that of
     the reading, from the same per-character probabilities (1: the label is the reading; blank: the
-    label has a character the model never learned)."""
+    label has a character the model never learned). Read as PlateReader reads: see _probabilities."""
     import numpy as np
-    import tensorflow as tf
 
     from engine.data.images import decode_gray
-    from engine.model.preprocess import fit_to_box
     from engine.reading.reader import PlateReader
 
     reader = PlateReader.load(run.path)
-    model, charset = reader.model, reader.charset
+    charset = reader.charset
     out = []
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
-        images = np.stack([fit_to_box(decode_gray(dataset.image_path(r["file"]).read_bytes()), model.height,
-                                      model.width)[0] for r in batch])
-        for row, p in zip(batch, tf.nn.softmax(model(images, training=False)["logits"], axis=-1).numpy()):
+        grays = [decode_gray(dataset.image_path(r["file"]).read_bytes()) for r in batch]
+        for row, p in zip(batch, _probabilities(reader, grays)):
             ids, best = p.argmax(-1), p.max(-1)
-            length = next((i for i, t in enumerate(ids) if t == 0), len(ids))
             known = charset.knows(row["label"]) and len(row["label"]) < len(ids)
             odds = np.prod(p[np.arange(len(ids)), charset.encode(row["label"], len(ids))] / best) if known else None
             out.append({"file": row["file"], "label": row["label"], "reading": charset.decode(ids),
-                        "confidence": f"{np.prod(best[:length + 1]):.4f}", "split": row["split"],
+                        "confidence": f"{_confidence(p):.4f}", "split": row["split"],
                         "label_odds": "" if odds is None else f"{odds:.3g}"})
     return out
+
+
+def _probabilities(reader, grays: list) -> "np.ndarray":
+    """Per-slot probabilities [N, K, vocab] of each photo as PlateReader reads it: the photo as given,
+    and when that reading is less sure than the reader's gate, the average over all its views."""
+    import numpy as np
+    import tensorflow as tf
+
+    from engine.model.preprocess import fit_to_box, fit_views
+
+    model, height, width = reader.model, reader.height, reader.width
+
+    def read(images: np.ndarray) -> np.ndarray:  # [N, V, H, W, 1] -> [N, V, K, vocab]
+        logits = model(images.reshape(-1, height, width, 1), training=False)["logits"]
+        return tf.nn.softmax(logits, axis=-1).numpy().reshape(*images.shape[:2], *logits.shape[1:])
+
+    first = np.stack([fit_to_box(g, height, width)[0] for g in grays])[:, None]
+    p = read(first)[:, 0]
+    unsure = [i for i, q in enumerate(p) if _confidence(q) < reader.gate] if len(reader.views) > 1 else []
+    if unsure:
+        views = np.stack([np.concatenate([first[i], fit_views(grays[i], height, width, reader.views[1:])[0]]) for i in unsure])
+        p[unsure] = read(views).mean(axis=1)
+    return p
+
+
+def _confidence(p: "np.ndarray") -> float:
+    """network.read_outputs' confidence of one photo's [K, vocab] probabilities: its characters' and the end's."""
+    import numpy as np
+
+    ids, best = p.argmax(-1), p.max(-1)
+    length = next((i for i, t in enumerate(ids) if t == 0), len(ids))
+    return float(np.prod(best[:length + 1]))
 
 
 class _CheckStatus(StatusWriter):
