@@ -99,6 +99,28 @@ def _conv(filters: int, name: str, separable: bool) -> list[layers.Layer]:
     return first + [BatchNorm(name=f"{name}_bn"), layers.ReLU(name=f"{name}_relu")]
 
 
+class GridAttention(layers.MultiHeadAttention):
+    """The slots' cross-attention over the grid, MultiHeadAttention's weights and result computed in a
+    cheaper order. Keras projects every grid position to keys and values (2 x positions x dim^2
+    multiply-adds, 128 or 400 positions) for about ten queries; here each query is projected into the
+    features' space instead, (q Wk) m, and the attended features are projected once, (a m) Wv. Both are
+    exact: a query's attention weights sum to 1, so the value bias passes through unchanged. It saves
+    about a tenth of a reading (docs/ARCHITECTURE.md), and checkpoints are those of MultiHeadAttention."""
+
+    def call(self, query, value, key=None, return_attention_scores=False, training=None):
+        if key is not None:
+            raise ValueError("GridAttention attends over `value` only (keys and values are the same grid).")
+        dtype = self.compute_dtype  # mixed precision: the kernels are float32 variables
+        wk, bk, wv, bv = (keras.ops.cast(w, dtype) for w in (self._key_dense.kernel, self._key_dense.bias,
+                                                             self._value_dense.kernel, self._value_dense.bias))
+        q = self._query_dense(query) * keras.ops.cast(self._inverse_sqrt_key_dim, dtype)  # [B, T, heads, k]
+        scores = keras.ops.einsum("bntd,bsd->bnts", keras.ops.einsum("btnk,dnk->bntd", q, wk), value)
+        attention = keras.ops.softmax(scores + keras.ops.einsum("btnk,nk->bnt", q, bk)[..., None], axis=-1)
+        context = keras.ops.einsum("bntd,dnk->btnk", keras.ops.einsum("bnts,bsd->bntd", attention, value), wv) + bv
+        out = self._output_dense(context)
+        return (out, attention) if return_attention_scores else out
+
+
 def grid_position(height: tf.Tensor, width: tf.Tensor, freqs: int) -> tf.Tensor:
     """Fixed sinusoids of (row, column) for a height x width grid: [height, width, 4 * freqs]."""
     rates = tf.pow(2.0, tf.range(freqs, dtype=tf.float32) / 2.0) * (math.pi / 16.0)
@@ -140,7 +162,7 @@ class PlateNet(keras.Model):
         self.self_attention, self.cross_attention, self.ffns, self.norms = [], [], [], []
         for i in range(arch.decoder_layers):
             self.self_attention.append(layers.MultiHeadAttention(arch.heads, key_dim, dropout=arch.dropout, name=f"self_att{i}"))
-            self.cross_attention.append(layers.MultiHeadAttention(arch.heads, key_dim, name=f"cross_att{i}"))
+            self.cross_attention.append(GridAttention(arch.heads, key_dim, name=f"cross_att{i}"))
             self.ffns.append(keras.Sequential([layers.Dense(arch.ffn, activation="gelu", name=f"ffn{i}_in"),
                                                layers.Dropout(arch.dropout), layers.Dense(arch.dim, name=f"ffn{i}_out")],
                                               name=f"ffn{i}"))
