@@ -63,6 +63,31 @@ def test_slots_are_cut_or_extended_for_another_longest_plate(images):
         assert len(_texts(other, charset, images)) == len(images)
 
 
+@pytest.mark.parametrize("positions", [128, 400])  # the 32 x 128 and the 80 x 160 box's grids
+def test_grid_attention_computes_what_keras_attention_computes_with_the_same_weights(positions):
+    """The decoder's cross-attention takes a cheaper order of the same products: the same weights
+    (so every checkpoint made with Keras's MultiHeadAttention, the starter's among them) must give
+    the same output and the same attention maps (the GIFs)."""
+    import keras
+
+    from engine.model.network import GridAttention
+
+    rng = np.random.default_rng(1)
+    queries = rng.normal(size=(3, 10, 96)).astype(np.float32)
+    grid = rng.normal(size=(3, positions, 96)).astype(np.float32)
+    theirs, ours = keras.layers.MultiHeadAttention(4, 24), GridAttention(4, 24)
+    theirs(queries, grid), ours(queries, grid)
+    for weight in theirs.weights:  # trained-looking weights: biases included, none zero
+        weight.assign(rng.normal(scale=0.2, size=weight.shape).astype(np.float32))
+    ours.set_weights(theirs.get_weights())
+    assert [w.path.split("/", 1)[1] for w in ours.weights] == [w.path.split("/", 1)[1] for w in theirs.weights]
+    out, attention = theirs(queries, grid, return_attention_scores=True)
+    got, got_attention = ours(queries, grid, return_attention_scores=True)
+    assert np.abs(np.asarray(out)).max() > 1.0  # not a trivially small output
+    np.testing.assert_allclose(np.asarray(got), np.asarray(out), atol=2e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(got_attention), np.asarray(attention), atol=1e-5)
+
+
 def test_the_schedule_warms_up_decays_to_a_floor_and_plans_in_steps():
     from engine.training.schedule import FLOOR, MIN_PLAN, Budget, learning_rate
 
