@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data import render
-from engine.training.dataprep import lookalike_label
+from engine.training.dataprep import lookalike_label, lookalike_print
 
 CHARS = "0123456789" + render.LETTERS + render.PROVINCES
 
@@ -18,3 +18,17 @@ def test_lookalike_labels_keep_each_characters_kind_and_avoid_o_i_q():
             for old, char in zip(label, new):
                 assert old.isdigit() == char.isdigit() and old.isascii() == char.isascii(), (label, new)
             assert not set(new) & set("OIQ")
+
+
+def test_square_lookalikes_split_their_rows_where_real_plates_do():
+    rng = np.random.default_rng(5)
+    drawn = [lookalike_print("皖A12345", True, rng) for _ in range(400)]
+    two_row = [(text, layout) for text, layout in drawn if "\n" in text]
+    assert 100 < len(two_row) < 300  # about half
+    assert all(layout in render.TWO_ROW for _, layout in two_row)
+    tops = {text.split("\n")[0].replace(" ", "") for text, _ in two_row}
+    # Chinese two-row plates print the province and a letter on top; others 3, 4 or 5 characters
+    assert tops == {"皖A", "皖A1", "皖A12", "皖A123"}
+    assert {text.replace("\n", "").replace(" ", "") for text, _ in drawn} == {"皖A12345"}
+    one_row = [lookalike_print("34FK4522", False, rng) for _ in range(50)]
+    assert all(text == "34 FK 4522" and layout in render.ONE_ROW for text, layout in one_row)

@@ -195,6 +195,19 @@ def lookalike_label(label: str, chars: str, rng: np.random.Generator) -> str:
     return "".join(out)
 
 
+def lookalike_print(label: str, two_rows: bool, rng: np.random.Generator) -> tuple[str, str]:
+    """How a look-alike prints `label` (a space where digits and letters meet) and the layout that
+    draws it. With `two_rows`, half of them print on two rows, split anywhere but after a lone
+    character: real plates put 2 to 5 on top (Chinese 2 + 5, Spanish 4 + 3, square European
+    2 + 4 or 5 + 2), rarely just half."""
+    from engine.data import render
+
+    if two_rows and rng.random() < 0.5 and len(label) >= 4:
+        cut = int(rng.integers(2, len(label) - 1))
+        return "\n".join(_BOUNDARY.sub(" ", row) for row in (label[:cut], label[cut:])), str(rng.choice(render.TWO_ROW))
+    return _BOUNDARY.sub(" ", label), str(rng.choice(render.ONE_ROW))
+
+
 def _lookalikes(labels: list[str], charset: Charset, count: int, box: pipeline.Box, seed: int) -> pipeline.Records:
     """Rendered plates imitating the real labels, encoded once as PNG at about the working size."""
     import cv2
@@ -209,13 +222,9 @@ def _lookalikes(labels: list[str], charset: Charset, count: int, box: pipeline.B
     for _ in range(count):
         label = lookalike_label(labels[int(rng.integers(0, len(labels)))], charset.chars, rng)
         label = "".join(c for c in label if c in wanted)
-        printed = _BOUNDARY.sub(" ", label)
-        layout = None
-        if two_rows and rng.random() < 0.5 and len(label) >= 4:
-            cut = len(label) // 2
-            printed, layout = f"{label[:cut]}\n{label[cut:]}", str(rng.choice(render.TWO_ROW))
+        printed, layout = lookalike_print(label, two_rows, rng)
         try:
-            image = render.render_plate(printed, rng, layout or str(rng.choice(render.ONE_ROW)), fonts)
+            image = render.render_plate(printed, rng, layout, fonts)
         except ValueError:  # a character no available font draws: skip this plate
             continue
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
