@@ -123,13 +123,13 @@ def test_keras_export_reads_like_the_run(exported, images, reference):
 
 def test_tflite_reads_batches_and_agrees(exported, images, reference):
     """The TFLite file takes any batch size, each photo alone or in its views, and reads what the TensorFlow reader reads."""
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter  # TensorFlow's own tf.lite.Interpreter is deprecated
 
     from engine.data.images import decode_gray
     from engine.model.preprocess import fit_views
 
     reader, readings = reference
-    interpreter = tf.lite.Interpreter(model_path=str(exported["export"] / "model.tflite"))
+    interpreter = Interpreter(model_path=str(exported["export"] / "model.tflite"))
     run = interpreter.get_signature_runner()
     x = np.stack([fit_views(decode_gray(data), reader.height, reader.width, reader.views)[0] for _, data in images])
     for start in range(0, len(x), 16):
