@@ -415,6 +415,58 @@ def test_a_file_name_that_is_not_utf8_is_rejected_not_fatal(tmp_path: Path) -> N
     assert sorted(r["original"] for r in DatasetFolder(tmp_path / "ds").rows()) == ["GOOD12.jpg", "caf\\xe9/CD34.jpg"]
 
 
+def zip_with_raw_names(path: Path, photos: dict[bytes, bytes]) -> None:
+    """A zip as Windows' own zip tool writes it: names in the system's code page, no UTF-8 flag
+    (Python's zipfile always writes UTF-8, so the names are patched in afterwards)."""
+    stand_ins = {raw: b"qwxyz"[i:i + 1] * len(raw) for i, raw in enumerate(photos)}  # same length
+    with zipfile.ZipFile(path, "w") as zf:
+        for raw, data in photos.items():
+            zf.writestr(stand_ins[raw].decode(), data)
+    data = path.read_bytes()
+    for raw, stand_in in stand_ins.items():
+        assert data.count(stand_in) == 2  # the local header and the central directory
+        data = data.replace(stand_in, raw)
+    path.write_bytes(data)
+
+
+def test_names_from_chinese_and_korean_windows_keep_their_plate_text(tmp_path: Path) -> None:
+    """Windows' zip and Excel's plain CSV on a Chinese (Korean) system write GBK (cp949), not UTF-8:
+    the labels are the plates' text, not mojibake (which would train on characters no plate has)."""
+    names = {"皖A12345.jpg": "gbk", "京N9Z83C_1.jpg": "gbk", "12가3456.jpg": "cp949", "MÜ1234.jpg": "cp437",
+             "AB12CD.jpg": "ascii"}
+    upload = tmp_path / "plates.zip"
+    zip_with_raw_names(upload, {name.encode(enc): jpeg(seed=i) for i, (name, enc) in enumerate(names.items())})
+    report = import_dataset(upload, tmp_path / "from-zip")
+    rows = DatasetFolder(tmp_path / "from-zip").rows()
+    assert report["accepted"] == 5 and not report["rejected"]
+    assert sorted((r["original"], r["label"]) for r in rows) == sorted(
+        [("皖A12345.jpg", "皖A12345"), ("京N9Z83C_1.jpg", "京N9Z83C"), ("12가3456.jpg", "12가3456"),
+         ("MÜ1234.jpg", "MÜ1234"), ("AB12CD.jpg", "AB12CD")])
+
+    # the same photos unzipped byte for byte into a folder (`unzip` keeps the bytes it finds)
+    folder = os.fsencode(tmp_path / "unzipped")
+    os.mkdir(folder)
+    for i, (name, enc) in enumerate(names.items()):
+        with open(os.path.join(folder, name.encode(enc if enc != "cp437" else "utf-8")), "wb") as f:
+            f.write(jpeg(seed=i))
+    import_dataset(Path(os.fsdecode(folder)), tmp_path / "from-folder")
+    assert sorted(r["label"] for r in DatasetFolder(tmp_path / "from-folder").rows()) == sorted(r["label"] for r in rows)
+
+    # Excel's plain "CSV" on a Chinese system, beside photos named in UTF-8
+    (tmp_path / "csv").mkdir()
+    for i, name in enumerate(["皖A12345.jpg", "AB12CD.jpg"]):
+        (tmp_path / "csv" / name).write_bytes(jpeg(seed=i))
+    table = tmp_path / "csv" / "labels.csv"
+    table.write_bytes("image_path,plate_text\n皖A12345.jpg,皖A12345\nAB12CD.jpg,AB12CD\n".encode("gbk"))
+    import_dataset(table, tmp_path / "from-csv")
+    assert sorted(r["label"] for r in DatasetFolder(tmp_path / "from-csv").rows()) == ["AB12CD", "皖A12345"]
+
+    # bytes that are plate text in no code page are not guessed at: the file is named and the way out given
+    table.write_bytes("image_path,plate_text\n车牌.jpg,皖A12345\n".encode("gbk"))
+    with pytest.raises(ValueError, match=r"labels.csv is not a UTF-8 text file .*CSV UTF-8"):
+        import_dataset(table, tmp_path / "from-bad-csv")
+
+
 def test_cli_prints_file_names_escaped(tmp_path: Path) -> None:
     src = tmp_path / "photos"
     src.mkdir()

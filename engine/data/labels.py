@@ -19,6 +19,17 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CSV_PATH_COLUMNS = ("image_path", "file", "filename", "path", "image")
 CSV_LABEL_COLUMNS = ("plate_text", "label", "text", "plate")
 
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"  # the first character of a Chinese plate
+CN_PLATE_CHARS = PROVINCES + "警学挂港澳使领临试"  # also on Chinese plates: police, learner, trailer, Hong Kong ...
+
+# Zip tools and Excel on Chinese and Korean Windows write names and CSVs in the system's code page,
+# not UTF-8. Bytes that are not UTF-8 are read in one of these only when every character that is not
+# ASCII comes out as plate text; other bytes are not guessed at.
+_LEGACY_CODE_PAGES = (
+    ("gbk", lambda c: c in CN_PLATE_CHARS),
+    ("cp949", lambda c: "\uac00" <= c <= "\ud7a3"),  # Hangul syllables (12가3456)
+)
+
 
 def normalize_label(text: str, keep_case: bool = False) -> str:
     """NFC-normalized, surrounding whitespace stripped, upper-cased unless `keep_case`."""
@@ -44,9 +55,30 @@ def is_image_name(name: str) -> bool:
     return split_extension(name)[1] in IMAGE_EXTENSIONS
 
 
+def legacy_text(raw: bytes) -> str | None:
+    """Bytes that are not UTF-8 as the plate text they are in a Chinese (GBK) or Korean (cp949)
+    Windows code page, or None when they read as plate text in neither."""
+    for encoding, plate_char in _LEGACY_CODE_PAGES:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if all(c.isascii() or plate_char(c) for c in text):
+            return text
+    return None
+
+
+def legacy_file_name(name: str) -> str | None:
+    """A name from os.listdir whose bytes were not UTF-8 (lone surrogates), read by `legacy_text`."""
+    if not any("\udc80" <= c <= "\udcff" for c in name):
+        return None
+    return legacy_text(os.fsencode(name))
+
+
 def label_from_filename(name: str, keep_case: bool = False) -> str:
     """`34FK4522.jpg`, `34FK4522_2.png`, `dir/34FK4522_1.JPG` -> `34FK4522` (stem up to the first '_')."""
     stem, _ = split_extension(name)
+    stem = legacy_file_name(stem) or stem  # its folders' names do not matter here
     return normalize_label(stem.split("_", 1)[0], keep_case)
 
 
@@ -82,10 +114,15 @@ def _resolve(entry_path: str, folder: Path) -> Path:
 
 
 def _read_text(path: Path) -> str:
+    raw = Path(path).read_bytes()
     try:
-        return Path(path).read_text(encoding="utf-8-sig")  # -sig: Excel and Notepad write a BOM
+        return raw.decode("utf-8-sig")  # -sig: Excel and Notepad write a BOM
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{Path(path).name} is not a UTF-8 text file ({exc.reason} at byte {exc.start}).") from None
+        text = legacy_text(raw)  # Excel's plain "CSV" on Chinese or Korean Windows
+        if text is not None:
+            return text
+        raise ValueError(f"{Path(path).name} is not a UTF-8 text file ({exc.reason} at byte {exc.start}). "
+                         "Save it as UTF-8 (in Excel: \"CSV UTF-8\").") from None
 
 
 def read_annotation_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.data.images import SUPPORTED
-from engine.data.labels import IMAGE_EXTENSIONS, label_from_filename, read_label_file, split_extension
+from engine.data.labels import IMAGE_EXTENSIONS, label_from_filename, legacy_file_name, read_label_file, split_extension
 from engine.data.safezip import ImportRefused, ZipLimits, open_zip, read_member, scan_zip
 from engine.storage.text import decoded_file_name
 
@@ -68,7 +68,7 @@ def _new_candidate(name: str, keep_case: bool, load, problem: str | None = None,
         problem = f"not an image file: {SUPPORTED}"
     if label is None:  # from the name as it is: undecodable bytes make the label refused
         label = label_from_filename(name, keep_case)
-    return Candidate(decoded_file_name(name), label, load, problem)
+    return Candidate(legacy_file_name(name) or decoded_file_name(name), label, load, problem)
 
 
 def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.ExitStack) -> Listing:

@@ -27,9 +27,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from engine.data.labels import PROVINCES
+
 DIGITS = "0123456789"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 SEPARATORS = " -·"
 CONSONANTS = "BCDFGHJKLMNPRSTVWXYZ"  # Spanish plates print no vowels (nor Ñ, Q)
 Colour = tuple[int, int, int]  # BGR

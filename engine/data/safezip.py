@@ -18,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.data.labels import legacy_text
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -133,16 +135,21 @@ def _too_many(name: str, count: int, limits: ZipLimits) -> UnsafeArchive:
 def decoded_name(info: zipfile.ZipInfo) -> str:
     """The member name as the operator wrote it.
 
-    Zips made without the UTF-8 flag (older Windows/Linux tools) still usually hold UTF-8 bytes,
-    which zipfile decodes as cp437 mojibake; re-decode so `皖A12345.jpg` stays `皖A12345.jpg`.
+    Zips made without the UTF-8 flag (older Windows/Linux tools) usually hold UTF-8 bytes, which
+    zipfile decodes as cp437 mojibake; re-decode so `皖A12345.jpg` stays `皖A12345.jpg`. Windows'
+    own zip on a Chinese or Korean system writes its code page instead (`legacy_text`).
     """
     name = info.filename
-    if not info.flag_bits & 0x800:
-        try:
-            name = name.encode("cp437").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-    return name
+    if info.flag_bits & 0x800:
+        return name
+    try:
+        raw = name.encode("cp437")
+    except UnicodeEncodeError:
+        return name
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return legacy_text(raw) or name
 
 
 def path_problem(name: str) -> str | None:
