@@ -5,11 +5,14 @@
     python bench/bench_accuracy.py --set us --minutes 5 --limit 150    # the first 150 US training photos
     python bench/bench_accuracy.py --set sample --preset quick --busy 1   # what a new operator gets
     python bench/bench_accuracy.py --set two-row --preset balanced        # two-row plates (generated)
+    python bench/bench_accuracy.py --set two-row --layouts "es*11,es-two-row" --preset balanced
+                                   # Spanish plates, 1 in 12 of them two-row (layout*weight)
 
 `tr`/`us` use the fixed splits of ../shared/data/plates (skipped when absent): the `train` side is
 imported (never a test photo), trained on with the engine's CLI, and the best checkpoint is scored on
 every photo of the `test` side. `sample` is the Data page's "Use sample data" set with its own split;
-`two-row` mixes the sample's one-row plates with generated two-row ones and scores each kind.
+`two-row` mixes the sample's one-row plates with generated two-row ones (or the --layouts given) and
+scores each kind.
 Besides the timed result, the averaged model is kept at fixed step counts (--snapshots) and scored
 too, so a result can be read in steps as well as in minutes. `--busy N` runs N CPU-bound processes
 alongside the training (bounded in time). The final model is scored as the product reads (each photo
@@ -57,10 +60,19 @@ def prepare_dataset(options, work: Path) -> tuple[Path, list | None, dict]:
     from engine.data.render import TWO_ROW
     from engine.data.sample import SAMPLE_LAYOUTS, sample_items
 
-    layouts = SAMPLE_LAYOUTS + TWO_ROW
+    layouts = weighted_layouts(options.layouts) if options.layouts else SAMPLE_LAYOUTS + TWO_ROW
     _import([str(make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts)), "--out", str(dataset)], work, options.rescore)
     rows = {text.label: len(text.rows) for _, text, _ in sample_items(1200, 0, layouts)}
     return dataset, None, rows
+
+
+def weighted_layouts(text: str) -> tuple[str, ...]:
+    """'es*11,es-two-row' -> ('es', ... 11 times, 'es-two-row'): each photo's layout is drawn from these."""
+    names = []
+    for part in text.split(","):
+        name, _, weight = part.strip().partition("*")
+        names += [name] * int(weight or 1)
+    return tuple(names)
 
 
 def score(run_dir: Path, checkpoint: Path | None, dataset: Path, test: list | None, rows: dict, fast: bool = False) -> dict:
@@ -89,6 +101,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="time limit (default: the preset's, else 10)")
     parser.add_argument("--steps", type=int, default=None, help="step limit (default: the preset's, else as many as the time allows)")
     parser.add_argument("--preset", default=None, choices=["quick", "balanced", "best"])
+    parser.add_argument("--layouts", default=None, help="two-row set: layouts to draw from, e.g. 'es*11,es-two-row'")
     parser.add_argument("--limit", type=int, default=None, help="only the first N training photos (split.csv order)")
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside the training")
     parser.add_argument("--snapshots", default="200,500,1000", help="also score the model after these steps")

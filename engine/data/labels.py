@@ -10,7 +10,7 @@ import os
 import unicodedata
 from pathlib import Path
 
-from engine.storage.text import is_invisible
+from engine.storage.text import has_undecodable_bytes, is_invisible
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -70,9 +70,7 @@ def legacy_text(raw: bytes) -> str | None:
 
 def legacy_file_name(name: str) -> str | None:
     """A name from os.listdir whose bytes were not UTF-8 (lone surrogates), read by `legacy_text`."""
-    if not any("\udc80" <= c <= "\udcff" for c in name):
-        return None
-    return legacy_text(os.fsencode(name))
+    return legacy_text(os.fsencode(name)) if has_undecodable_bytes(name) else None
 
 
 def label_from_filename(name: str, keep_case: bool = False) -> str:

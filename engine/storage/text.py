@@ -31,9 +31,14 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def has_undecodable_bytes(name: str) -> bool:
+    """True for a name from os.listdir/os.walk with bytes that were not UTF-8 (held as lone surrogates)."""
+    return any("\udc80" <= c <= "\udcff" for c in name)
+
+
 def decoded_file_name(name: str) -> str:
     """A name from os.listdir/os.walk as text that can be written anywhere (JSON, CSV, a page):
     bytes that were not UTF-8 (held as lone surrogates) are shown as `\\xff`."""
-    if not any("\udc80" <= c <= "\udcff" for c in name):
+    if not has_undecodable_bytes(name):
         return name
     return os.fsencode(name).decode("utf-8", "backslashreplace")
