@@ -40,7 +40,7 @@ class TrainConfig:
         flag="--max-width", label="Image width (pixels)", low=32, high=512, step=16)
     max_height: int | None = setting(
         None, "Photos are fitted into this height (aocr --max-height). Empty: chosen from your photos: "
-        "32 for long one-row plates, more for square and two-row ones.",
+        "32 for long one-row plates, 48 when a few of them are two-row (or US-shaped), 80 for square and two-row ones.",
         flag="--max-height", label="Image height (pixels)", low=16, high=128, step=16)
     max_prediction: int | None = setting(
         None, "The model reads at most this many characters (aocr --max-prediction). Empty: longest label + 2.",
