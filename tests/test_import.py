@@ -418,7 +418,7 @@ def test_a_file_name_that_is_not_utf8_is_rejected_not_fatal(tmp_path: Path) -> N
 def zip_with_raw_names(path: Path, photos: dict[bytes, bytes]) -> None:
     """A zip as Windows' own zip tool writes it: names in the system's code page, no UTF-8 flag
     (Python's zipfile always writes UTF-8, so the names are patched in afterwards)."""
-    stand_ins = {raw: b"qwxyz"[i:i + 1] * len(raw) for i, raw in enumerate(photos)}  # same length
+    stand_ins = {raw: b"qwxyzvkj"[i:i + 1] * len(raw) for i, raw in enumerate(photos)}  # same length
     with zipfile.ZipFile(path, "w") as zf:
         for raw, data in photos.items():
             zf.writestr(stand_ins[raw].decode(), data)
@@ -432,25 +432,28 @@ def zip_with_raw_names(path: Path, photos: dict[bytes, bytes]) -> None:
 def test_names_from_chinese_and_korean_windows_keep_their_plate_text(tmp_path: Path) -> None:
     """Windows' zip and Excel's plain CSV on a Chinese (Korean) system write GBK (cp949), not UTF-8:
     the labels are the plates' text, not mojibake (which would train on characters no plate has)."""
-    names = {"皖A12345.jpg": "gbk", "京N9Z83C_1.jpg": "gbk", "12가3456.jpg": "cp949", "MÜ1234.jpg": "cp437",
-             "AB12CD.jpg": "ascii"}
+    names = {"皖A12345.jpg": "gbk", "京N9Z83C_1.jpg": "gbk", "车牌照片/苏E12345.jpg": "gbk", "12가3456.jpg": "cp949",
+             "MÜ1234.jpg": "cp437", "AB12CD.jpg": "ascii"}
     upload = tmp_path / "plates.zip"
     zip_with_raw_names(upload, {name.encode(enc): jpeg(seed=i) for i, (name, enc) in enumerate(names.items())})
     report = import_dataset(upload, tmp_path / "from-zip")
     rows = DatasetFolder(tmp_path / "from-zip").rows()
-    assert report["accepted"] == 5 and not report["rejected"]
+    assert report["accepted"] == 6 and not report["rejected"]
     assert sorted((r["original"], r["label"]) for r in rows) == sorted(
-        [("皖A12345.jpg", "皖A12345"), ("京N9Z83C_1.jpg", "京N9Z83C"), ("12가3456.jpg", "12가3456"),
-         ("MÜ1234.jpg", "MÜ1234"), ("AB12CD.jpg", "AB12CD")])
+        [("皖A12345.jpg", "皖A12345"), ("京N9Z83C_1.jpg", "京N9Z83C"), ("车牌照片/苏E12345.jpg", "苏E12345"),
+         ("12가3456.jpg", "12가3456"), ("MÜ1234.jpg", "MÜ1234"), ("AB12CD.jpg", "AB12CD")])
 
     # the same photos unzipped byte for byte into a folder (`unzip` keeps the bytes it finds)
     folder = os.fsencode(tmp_path / "unzipped")
     os.mkdir(folder)
     for i, (name, enc) in enumerate(names.items()):
-        with open(os.path.join(folder, name.encode(enc if enc != "cp437" else "utf-8")), "wb") as f:
+        path = os.path.join(folder, name.encode(enc if enc != "cp437" else "utf-8"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
             f.write(jpeg(seed=i))
     import_dataset(Path(os.fsdecode(folder)), tmp_path / "from-folder")
-    assert sorted(r["label"] for r in DatasetFolder(tmp_path / "from-folder").rows()) == sorted(r["label"] for r in rows)
+    unzipped = DatasetFolder(tmp_path / "from-folder").rows()
+    assert sorted((r["original"], r["label"]) for r in unzipped) == sorted((r["original"], r["label"]) for r in rows)
 
     # Excel's plain "CSV" on a Chinese system, beside photos named in UTF-8
     (tmp_path / "csv").mkdir()

@@ -9,6 +9,7 @@ import csv
 import os
 import unicodedata
 from pathlib import Path
+from typing import Callable
 
 from engine.storage.text import has_undecodable_bytes, is_invisible
 
@@ -55,28 +56,33 @@ def is_image_name(name: str) -> bool:
     return split_extension(name)[1] in IMAGE_EXTENSIONS
 
 
-def legacy_text(raw: bytes) -> str | None:
-    """Bytes that are not UTF-8 as the plate text they are in a Chinese (GBK) or Korean (cp949)
-    Windows code page, or None when they read as plate text in neither."""
+def legacy_text(raw: bytes, judged: Callable[[str], str] = str) -> str | None:
+    """Bytes that are not UTF-8 as text in a Chinese (GBK) or Korean (cp949) Windows code page: the
+    first one in which `judged(text)` is plate text (ASCII aside), or None when there is none."""
     for encoding, plate_char in _LEGACY_CODE_PAGES:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if all(c.isascii() or plate_char(c) for c in text):
+        if all(c.isascii() or plate_char(c) for c in judged(text)):
             return text
     return None
 
 
+def legacy_name(raw: bytes) -> str | None:
+    """A path whose bytes are not UTF-8, in the code page in which the file's own name is plate
+    text: its folders (`车牌照片/`) are in the same code page but need not be plate text."""
+    return legacy_text(raw, lambda path: split_extension(path)[0])
+
+
 def legacy_file_name(name: str) -> str | None:
-    """A name from os.listdir whose bytes were not UTF-8 (lone surrogates), read by `legacy_text`."""
-    return legacy_text(os.fsencode(name)) if has_undecodable_bytes(name) else None
+    """A name from os.listdir whose bytes were not UTF-8 (lone surrogates), read by `legacy_name`."""
+    return legacy_name(os.fsencode(name)) if has_undecodable_bytes(name) else None
 
 
 def label_from_filename(name: str, keep_case: bool = False) -> str:
     """`34FK4522.jpg`, `34FK4522_2.png`, `dir/34FK4522_1.JPG` -> `34FK4522` (stem up to the first '_')."""
-    stem, _ = split_extension(name)
-    stem = legacy_file_name(stem) or stem  # its folders' names do not matter here
+    stem, _ = split_extension(legacy_file_name(name) or name)
     return normalize_label(stem.split("_", 1)[0], keep_case)
 
 

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.data.labels import legacy_text
+from engine.data.labels import legacy_name
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -137,7 +137,7 @@ def decoded_name(info: zipfile.ZipInfo) -> str:
 
     Zips made without the UTF-8 flag (older Windows/Linux tools) usually hold UTF-8 bytes, which
     zipfile decodes as cp437 mojibake; re-decode so `皖A12345.jpg` stays `皖A12345.jpg`. Windows'
-    own zip on a Chinese or Korean system writes its code page instead (`legacy_text`).
+    own zip on a Chinese or Korean system writes its code page instead (`legacy_name`).
     """
     name = info.filename
     if info.flag_bits & 0x800:
@@ -149,7 +149,7 @@ def decoded_name(info: zipfile.ZipInfo) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return legacy_text(raw) or name
+        return legacy_name(raw) or name
 
 
 def path_problem(name: str) -> str | None:
