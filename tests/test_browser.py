@@ -175,6 +175,10 @@ def test_operator_flow(server, page, tmp_path: Path):
     shot(page, "2-train-live", whole=False)
     expect(page.get_by_text("Poor model: do not rely on it yet.")).to_be_visible(timeout=TRAINING_WAIT)
     expect(page.get_by_role("button", name="See results")).to_be_visible()
+    # the page follows the end too: no "is running now" left over, a new training can start
+    expect(page.get_by_text(re.compile("is running now"))).to_be_hidden()
+    page.get_by_text("Start a new training").click()
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
     idle(page)
     shot(page, "3-train-finished")
 
