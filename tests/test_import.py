@@ -433,15 +433,16 @@ def test_names_from_chinese_and_korean_windows_keep_their_plate_text(tmp_path: P
     """Windows' zip and Excel's plain CSV on a Chinese (Korean) system write GBK (cp949), not UTF-8:
     the labels are the plates' text, not mojibake (which would train on characters no plate has)."""
     names = {"皖A12345.jpg": "gbk", "京N9Z83C_1.jpg": "gbk", "车牌照片/苏E12345.jpg": "gbk", "12가3456.jpg": "cp949",
-             "MÜ1234.jpg": "cp437", "AB12CD.jpg": "ascii"}
+             "MÜ1234.jpg": "cp437", "MÜAB123.jpg": "cp437", "AB12CD.jpg": "ascii"}
     upload = tmp_path / "plates.zip"
     zip_with_raw_names(upload, {name.encode(enc): jpeg(seed=i) for i, (name, enc) in enumerate(names.items())})
     report = import_dataset(upload, tmp_path / "from-zip")
     rows = DatasetFolder(tmp_path / "from-zip").rows()
-    assert report["accepted"] == 6 and not report["rejected"]
+    assert report["accepted"] == 7 and not report["rejected"]
     assert sorted((r["original"], r["label"]) for r in rows) == sorted(
         [("皖A12345.jpg", "皖A12345"), ("京N9Z83C_1.jpg", "京N9Z83C"), ("车牌照片/苏E12345.jpg", "苏E12345"),
-         ("12가3456.jpg", "12가3456"), ("MÜ1234.jpg", "MÜ1234"), ("AB12CD.jpg", "AB12CD")])
+         ("12가3456.jpg", "12가3456"), ("MÜ1234.jpg", "MÜ1234"), ("MÜAB123.jpg", "MÜAB123"),
+         ("AB12CD.jpg", "AB12CD")])
 
     # the same photos unzipped byte for byte into a folder (`unzip` keeps the bytes it finds)
     folder = os.fsencode(tmp_path / "unzipped")

@@ -25,10 +25,12 @@ CN_PLATE_CHARS = PROVINCES + "警学挂港澳使领临试"  # also on Chinese pl
 
 # Zip tools and Excel on Chinese and Korean Windows write names and CSVs in the system's code page,
 # not UTF-8. Bytes that are not UTF-8 are read in one of these only when every character that is not
-# ASCII comes out as plate text; other bytes are not guessed at.
+# ASCII comes out as plate text; other bytes are not guessed at. Korean Windows writes cp949, read
+# here as its EUC-KR core (the 2,350 common syllables, every plate's among them): cp949's extra
+# syllables would also read a German cp437 `MÜAB123` (Ü then A) as Hangul.
 _LEGACY_CODE_PAGES = (
     ("gbk", lambda c: c in CN_PLATE_CHARS),
-    ("cp949", lambda c: "\uac00" <= c <= "\ud7a3"),  # Hangul syllables (12가3456)
+    ("euc_kr", lambda c: "\uac00" <= c <= "\ud7a3"),  # Hangul syllables (12가3456)
 )
 
 
