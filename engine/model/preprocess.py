@@ -57,7 +57,7 @@ def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
     But from 2 % of two-row-shaped photos up, long plates get 48 px, not 32: among Spanish plates, 1 in
     12 of them two-row, the 32 px box read 9 of 18 two-row test plates and the 48 px box 17, and 220
     and 222 of 222 one-row ones (bench/bench_accuracy.py --set two-row --layouts "es*11,es-two-row").
-    Odd crops that are not two-row plates only cost 48 px steps, about a quarter slower.
+    Odd crops that are not two-row plates only cost 48 px steps, which take about a third longer.
     """
     aspects = sorted(w / max(h, 1) for w, h in sizes) or [3.0]
     squarest = aspects[len(aspects) // 10]
