@@ -66,9 +66,10 @@ def is_junk(name: str) -> bool:
 def _new_candidate(name: str, keep_case: bool, load, problem: str | None = None, label: str | None = None) -> Candidate:
     if problem is None and split_extension(name)[1] not in IMAGE_EXTENSIONS:
         problem = f"not an image file: {SUPPORTED}"
+    name = legacy_file_name(name) or name  # a Chinese or Korean Windows name, read once here
     if label is None:  # from the name as it is: undecodable bytes make the label refused
         label = label_from_filename(name, keep_case)
-    return Candidate(legacy_file_name(name) or decoded_file_name(name), label, load, problem)
+    return Candidate(decoded_file_name(name), label, load, problem)
 
 
 def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.ExitStack) -> Listing:
