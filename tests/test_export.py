@@ -164,6 +164,26 @@ def test_unsure_photos_are_read_again_in_every_view(exported, images, reference)
         assert got.text == want.text and got.confidence == pytest.approx(want.confidence, rel=1e-5), images[i][0]
 
 
+def test_saved_model_reads_batches_with_no_unsure_photo_and_empty_ones(exported, images, tmp_path):
+    """Most batches of a good model have no photo to read again, and a folder may hold none: the
+    SavedModel reads both (TensorFlow's oneDNN convolution, on AVX-512 CPUs, fails on an empty batch)."""
+    import tensorflow as tf
+
+    from engine.model.preprocess import VIEWS
+    from engine.reading.reader import PlateReader
+    from engine.reading.serving import save_serving_model
+
+    reader = PlateReader.load(exported["run"])
+    save_serving_model(reader.model, reader.charset.chars, tmp_path / "never_again", reader.views, gate=0.0)
+    serve = tf.saved_model.load(str(tmp_path / "never_again")).signatures["serving_default"]
+    photos = [data for _, data in images[:10]]
+    out = serve(image_bytes=tf.constant(photos))
+    reader.views = VIEWS[:1]  # with a gate of 0 no photo is unsure: each is read as given only
+    assert [t.decode("utf-8") for t in out["text"].numpy()] == [r.text for r in reader.read(photos)]
+    none = serve(image_bytes=tf.constant([], tf.string))
+    assert none["text"].shape == (0,) and none["probability"].shape == (0,)
+
+
 def test_bundle_alone_reproduces_the_runs_predictions(exported, tmp_path):
     """Copy only bundle.zip elsewhere; a fresh process reads the test split exactly as predictions.csv says."""
     alone = tmp_path / "elsewhere"

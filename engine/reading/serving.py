@@ -227,15 +227,26 @@ class ServingModule(tf.Module):
         return {"images": images}
 
     def _serve(self, image_bytes):
+        # An empty batch never reaches the network: TensorFlow's oneDNN convolution (on AVX-512 CPUs)
+        # fails on one, and most batches have no unsure photo to read again.
+        return tf.cond(tf.size(image_bytes) > 0, lambda: self._read(image_bytes),
+                       lambda: {"text": tf.zeros([0], tf.string), "probability": tf.zeros([0], tf.float32)})
+
+    def _read(self, image_bytes):
         from engine.model.network import read_views
 
         first, _ = preprocess_batch(image_bytes, self.height, self.width, self.views[:1])
         out = read_views(self.model, first)
+        keys = ("ids", "length", "confidence")
         if len(self.views) > 1:  # the unsure ones again, in every view: only they are decoded again and fitted in the others
             unsure = tf.where(out["confidence"] < self.gate)
-            others, _ = preprocess_batch(tf.gather_nd(image_bytes, unsure), self.height, self.width, self.views[1:])
-            again = read_views(self.model, tf.concat([tf.gather_nd(first, unsure), others], axis=1))
-            out = {key: tf.tensor_scatter_nd_update(out[key], unsure, again[key]) for key in ("ids", "length", "confidence")}
+
+            def read_again():
+                others, _ = preprocess_batch(tf.gather_nd(image_bytes, unsure), self.height, self.width, self.views[1:])
+                again = read_views(self.model, tf.concat([tf.gather_nd(first, unsure), others], axis=1))
+                return {key: tf.tensor_scatter_nd_update(out[key], unsure, again[key]) for key in keys}
+
+            out = tf.cond(tf.size(unsure) > 0, read_again, lambda: {key: out[key] for key in keys})
         return {"text": texts(out["ids"], out["length"], self.chars), "probability": out["confidence"]}
 
 
