@@ -609,7 +609,8 @@ def test_a_killed_import_leaves_nothing_after_the_clean_up(tmp_path: Path, monke
     try:
         def writing() -> Path | None:
             temps = [p for p in datasets.iterdir() if ".importing-" in p.name]
-            return temps[0] if temps and len(os.listdir(temps[0] / "images")) > 100 else None
+            # the temp folder appears a moment before its images/ folder does
+            return temps[0] if temps and (temps[0] / "images").is_dir() and len(os.listdir(temps[0] / "images")) > 100 else None
 
         temp = wait_until(writing, 60, "the import never started writing", interval=0.01)
         assert clean_leftovers(min_age=0) == [] and temp.is_dir(), "a live import's folder is never removed"
