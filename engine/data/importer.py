@@ -182,8 +182,11 @@ def _issue(name: str, reason: str) -> dict:
     return {"file": name, "reason": reason}
 
 
-def _duplicate_reason(first: str) -> str:
-    return f"exact copy of {first}: the first copy was kept, this one was left out"
+def _left_out_reason(checked: Checked) -> str | None:
+    """Why a checked photo is not imported (an exact copy is left out too), or None."""
+    if checked.duplicate_of:
+        return f"exact copy of {checked.duplicate_of}: the first copy was kept"
+    return checked.reason
 
 
 def collect_examples(
@@ -193,20 +196,17 @@ def collect_examples(
     max_label_length: int | None = None,
     limits: ZipLimits | None = None,
     max_total_pixels: int = MAX_TOTAL_PIXELS,
-) -> tuple[list[Example], list[dict], list[dict]]:
-    """Checked examples of a raw source, in memory: (examples, rejected, warnings)."""
-    examples, rejected, warnings = [], [], []
+) -> tuple[list[Example], list[dict]]:
+    """Checked examples of a raw source, in memory: (examples, rejected)."""
+    examples, rejected = [], []
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
         for checked in check_candidates(listing.candidates, len(listing.candidates), max_label_length, max_total_pixels):
-            name = checked.candidate.name
-            if checked.reason:
-                rejected.append(_issue(name, checked.reason))
-            elif checked.duplicate_of:
-                warnings.append(_issue(name, _duplicate_reason(checked.duplicate_of)))
+            if reason := _left_out_reason(checked):
+                rejected.append(_issue(checked.candidate.name, reason))
             else:
-                examples.append(Example(name, checked.candidate.label, checked.data))
-    return examples, rejected, warnings
+                examples.append(Example(checked.candidate.name, checked.candidate.label, checked.data))
+    return examples, rejected
 
 
 # --- writing the dataset -----------------------------------------------------------------------
@@ -233,8 +233,9 @@ class Accepted:
 def _write_accepted(
     candidates: Iterable[Candidate], total: int, images: Path, max_label_length: int | None, max_total_pixels: int,
     progress: Progress | None,
-) -> tuple[Accepted, list[dict], list[dict]]:
-    """Check every candidate, save accepted photos to images/ and their rows to the partial CSV."""
+) -> tuple[Accepted, list[dict]]:
+    """Check every candidate, save accepted photos to images/ and their rows to the partial CSV;
+    returns them and the files left out."""
     namer = UniqueNamer()
     stored: dict[int, str] = {}  # names of the files in flight (at most the checking window)
 
@@ -249,25 +250,22 @@ def _write_accepted(
         with open(os.path.join(folder, stored[index]), "xb") as f:  # "x": never overwrite anything
             f.write(data)
 
-    accepted, rejected, warnings = Accepted(), [], []
+    accepted, rejected = Accepted(), []
     with open(images.parent / PARTIAL, "w", encoding="utf-8", newline="") as partial:
         rows = csv.writer(partial)
         for index, checked in enumerate(check_candidates(named(), total, max_label_length, max_total_pixels, progress, save)):
             cand, file = checked.candidate, stored.pop(index)
             shown = f"{cand.name} (test set)" if cand.test else cand.name
-            if checked.reason or checked.duplicate_of:
+            if reason := _left_out_reason(checked):
                 with contextlib.suppress(FileNotFoundError):  # saved by its worker before the verdict
                     os.unlink(os.path.join(folder, file))
-            if checked.reason:
-                rejected.append(_issue(shown, checked.reason))
-            elif checked.duplicate_of:
-                warnings.append(_issue(shown, _duplicate_reason(checked.duplicate_of)))
+                rejected.append(_issue(shown, reason))
             else:
                 rows.writerow((file, cand.label, checked.width, checked.height, cand.name, checked.digest, int(cand.test)))
                 accepted.tests.append(cand.test)
                 accepted.widths.append(checked.width)
                 accepted.heights.append(checked.height)
-    return accepted, rejected, warnings
+    return accepted, rejected
 
 
 def _read_labels(folder: Path) -> list[str]:
@@ -405,8 +403,8 @@ def import_dataset(
 
 
 def _check_and_write(source, tmp, test_source, max_label_length, keep_case, progress, limits,
-                     max_total_pixels) -> tuple[Accepted, list[dict], list[dict], int]:
-    """(accepted, rejected, warnings, skipped) of the source and the test source; the listings are
+                     max_total_pixels) -> tuple[Accepted, list[dict], int]:
+    """(accepted, rejected, skipped) of the source and the test source; the listings are
     freed on return."""
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
@@ -429,8 +427,9 @@ def _check_and_write(source, tmp, test_source, max_label_length, keep_case, prog
 
 def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits,
            max_total_pixels) -> dict:
-    accepted, rejected, warnings, skipped = _check_and_write(source, tmp, test_source, max_label_length, keep_case,
-                                                             progress, limits, max_total_pixels)
+    accepted, rejected, skipped = _check_and_write(source, tmp, test_source, max_label_length, keep_case,
+                                                   progress, limits, max_total_pixels)
+    warnings: list[dict] = []
     accepted.labels = _read_labels(tmp)
     report = {
         "accepted": len(accepted),

@@ -61,11 +61,9 @@ def load_raw(source: Path, *, keep_case: bool = False, max_label_length: int | N
     """A zip, image folder, annotation file or CSV, checked like an import; rejected files are logged."""
     from engine.data.importer import collect_examples
 
-    examples, rejected, warnings = collect_examples(source, keep_case=keep_case, max_label_length=max_label_length)
+    examples, rejected = collect_examples(source, keep_case=keep_case, max_label_length=max_label_length)
     for item in rejected:
         log.warning("skipped %s: %s", printable(item["file"]), printable(item["reason"]))
-    for item in warnings:
-        log.warning("%s: %s", printable(item["file"]), printable(item["reason"]))
     return examples
 
 

@@ -251,11 +251,11 @@ def cli_dataset(args) -> int:
     from engine.data.importer import ImportRefused, collect_examples
 
     try:
-        examples, rejected, warnings = collect_examples(source, keep_case=args.keep_case, max_label_length=args.max_label_length)
+        examples, rejected = collect_examples(source, keep_case=args.keep_case, max_label_length=args.max_label_length)
     except (ImportRefused, FileNotFoundError) as exc:  # names inside come from the upload: escaped
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
-    for item in rejected + warnings:
+    for item in rejected:
         print(f"skipped {printable(item['file'])}: {printable(item['reason'])}", file=sys.stderr)
     if not examples:
         print(f"error: no usable images in {printable(str(source))}; nothing written.", file=sys.stderr)
