@@ -6,7 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.errors import show_error
+from dashboard.live import ACTIVE_EVERY
+from dashboard.runinfo import zipping
 from engine.reading.export import bundle_is_current
+from engine.runs import get_run
 from engine.storage.files import human_bytes
 from engine.storage.runfolder import RunFolder
 
@@ -18,11 +21,25 @@ ABOUT = ("The download is one zip file with the trained model, its scores, the t
 def download(run: dict, *, key: str) -> None:
     """The note on what the download holds, and the download button (preparing the zip first if needed)."""
     st.markdown(ABOUT)
+    if run.get("active"):  # the button appears by itself when the run ends
+        st.fragment(_when_ended, run_every=ACTIVE_EVERY)(run["id"])
+    else:
+        _button(run, key)
+
+
+def _when_ended(run_id: str) -> None:
+    run = get_run(run_id)
+    if not run["active"]:
+        st.rerun(scope="app")  # the whole page: its scores and verdict may be new too
+    elif zipping(run):
+        st.caption("Training has ended and the download is being prepared; the button appears here in about a minute.")
+    else:
+        st.caption("The download is ready when the training ends (or is stopped).")
+
+
+def _button(run: dict, key: str) -> None:
     if not run.get("has_checkpoint"):
         st.caption("This run has no saved model yet, so there is nothing to download.")
-        return
-    if run.get("active"):
-        st.caption("The download is ready when the training ends (or is stopped).")
         return
     if not bundle_is_current(run["path"]):
         try:

@@ -101,7 +101,7 @@ def threshold_chart(rows: list[dict], chosen: dict | None, *, height: int = 340)
     fig = _layout(fig, x="share of plates accepted", y="share of accepted plates that are wrong", height=height,
                   legend=False)
     fig.update_xaxes(tickformat=".0%", range=[0, 1.02])
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(tickformat=".1~%", rangemode="tozero")
     fig.update_layout(hovermode="closest")
     return fig
 

@@ -217,8 +217,10 @@ def import_upload(uploaded: Any, name: str, *, test_fraction: float, replace: bo
         bar.progress(1.0, text="Done")
         imported = dataset_dir_for(name).name
         _pick(imported)
+        left_out = len(report.get("rejected") or [])
         st.success(f"Imported {plural(report.get('accepted', 0), 'photo')} into {quoted(imported)}. "
-                   f"{len(report.get('rejected') or [])} were left out.", icon=":material/check_circle:")
+                   + (f"{plural(left_out, 'file')} {'was' if left_out == 1 else 'were'} left out: why is listed below."
+                      if left_out else "No file was left out."), icon=":material/check_circle:")
     finally:
         remove_upload(tmp)
 

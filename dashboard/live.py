@@ -70,7 +70,8 @@ def _progress(run: dict) -> None:
     status = run["status"]
     step, planned = status.get("step") or 0, status.get("planned_steps") or status.get("max_steps")
     m = st.columns(4)
-    m[0].metric("Step", f"{step:,} of about {planned:,}" if planned else f"{step:,}",
+    # the total goes in the label: "3,000 of about 3,000" does not fit a quarter of a laptop's page
+    m[0].metric(f"Step (of about {planned:,})" if planned else "Step", f"{step:,}",
                 help="One step learns from one batch of photos. The total is an estimate: the time limit can end "
                      f"training earlier, and a small set of photos ends it after {PASSES} passes over them, at least "
                      f"{PASSES_MIN_STEPS:,} steps (more would learn them by heart).")

@@ -48,6 +48,11 @@ def verdict_word(run: dict) -> str:
     return VERDICT_WORDS.get(((run.get("verdict") or {}).get("level")) or "", "")
 
 
+def zipping(run: dict) -> bool:
+    """Scored but still running: training has ended and the trainer is zipping the download."""
+    return bool(run.get("active") and run.get("evaluation"))
+
+
 def state_badge(run: dict) -> None:
     word, icon, color = STATES.get(run.get("state") or "unknown", STATES["unknown"])
     st.badge(word, icon=icon, color=color)

@@ -67,12 +67,12 @@ info = by_name[pick]
 report = info["report"]
 
 m = st.columns(5)
-m[0].metric("Accepted photos", f"{report.get('accepted', 0)}")
-m[1].metric("Left out", f"{len(report.get('rejected') or [])}", help="Files that were not imported; reasons below.")
-m[2].metric("Warnings", f"{len(report.get('warnings') or [])}", help="Imported, but worth a look.")
-m[3].metric("For training", f"{report.get('train', 0)} photos",
+m[0].metric("Accepted photos", f"{report.get('accepted', 0):,}")
+m[1].metric("Left out", f"{len(report.get('rejected') or []):,}", help="Files that were not imported; reasons below.")
+m[2].metric("Warnings", f"{len(report.get('warnings') or []):,}", help="Imported, but worth a look.")
+m[3].metric("For training", f"{report.get('train', 0):,}",
             help="The model learns from these (a few of them are held out to check its progress while it trains).")
-m[4].metric("For testing", f"{report.get('test', 0)} photos",
+m[4].metric("For testing", f"{report.get('test', 0):,}",
             help="Test photos: never learned from; the final score on the Results page is measured on them.")
 
 rejected, warnings = ddata.report_tables(report)

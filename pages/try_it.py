@@ -7,6 +7,7 @@ from dashboard import results as res
 from dashboard import tryit
 from dashboard.common import page_guard
 from dashboard.pickers import choose_run
+from dashboard.runinfo import zipping
 from dashboard.text import fmt_pct, plain
 from engine.reading import batch
 
@@ -17,7 +18,7 @@ st.write("Read plates the model has never seen: upload photos, or a zip of them.
 
 run = choose_run(res.readable_runs(), key="try_pick", label="Model (training run)",
                  empty="There is no trained model yet. Train one on the Train page first.")
-if run.get("active"):
+if run.get("active") and not zipping(run):  # zipping: trained and scored, the model is final
     st.caption("This run is still training: you are trying the best model saved so far.")
 files = st.file_uploader("Plate photos, or zips of them", type=["jpg", "jpeg", "png", "bmp", "webp", "zip"],
                          accept_multiple_files=True, key="try_upload",

@@ -117,8 +117,9 @@ def app_page(page: str):
     return at
 
 
-def shown_metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+def shown_step(at) -> int:
+    """The step the live panel shows (its label also says the planned steps: "Step (of about 60)")."""
+    return next(int(m.value.replace(",", "")) for m in at.metric if m.label.startswith("Step"))
 
 
 # --- module fixtures: one data folder, one dataset, one run that is killed twice ---------------------
@@ -307,14 +308,14 @@ def test_a_restarted_dashboard_reattaches_to_the_running_training(resumed: dict)
     assert at.button(key="train_start").disabled
     assert at.button(key="train_stop")  # the live panel of the run, with its Stop button
     assert any("crash test" in s.value for s in at.subheader)
-    shown = int(shown_metrics(at)["Step"].split(" ")[0].replace(",", ""))
+    shown = shown_step(at)
 
     # live: once the trainer reports a newer step, a new server session shows it
     wait_until(lambda: (folder.status().get("step") or 0) > shown or not runs.get_run(run_id)["active"], 240,
                "the step did not advance")
     now = folder.status().get("step") or 0
     at = app_page("pages/train.py")
-    assert int(shown_metrics(at)["Step"].split(" ")[0].replace(",", "")) >= min(now, STEPS)
+    assert shown_step(at) >= min(now, STEPS)
 
 
 def test_resume_after_the_kills_continues_and_finishes(finished: dict) -> None:

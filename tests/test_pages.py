@@ -207,7 +207,7 @@ def test_data_page_imports_a_zip_and_shows_what_was_left_out(home: Path, sample_
     assert at.text_input(key="data_name").value == "My-plates"
     at.button(key="data_import").click().run()
     no_trouble(at)
-    assert "Imported 40 photos into “My-plates”. 3 were left out." in page_text(at)
+    assert "Imported 40 photos into “My-plates”. 3 files were left out: why is listed below." in page_text(at)
     m = metrics(at)
     assert m["Accepted photos"] == "40" and m["Left out"] == "3"
     rejected = at.dataframe[0].value
@@ -329,7 +329,7 @@ def test_train_page_live_panel_stop_and_resume(trained: dict):
     live = trained["live"]
     assert live["order"][0] == RUN_NAME, "the live panel comes first on the page, above the new-training form"
     assert "Start a new training" in live["order"]
-    assert live["metrics"]["Step"].split(" of about ")[-1] == "60"
+    assert "Step (of about 60)" in live["metrics"], live["metrics"]  # the planned steps, in the label
     assert {"Time so far", "Time left", "Best check on held-out photos"} <= set(live["metrics"])
     assert any(re.match(r"^\*\*\d+ %\*\* · ", text) for text in live["progress"]), live["progress"]
     # Stop says what it does; when the trainer ends before the page is redrawn, the panel says it ended
@@ -418,6 +418,28 @@ def test_results_opens_on_the_newest_finished_run_and_warns_of_a_poor_model(trai
 
     reloaded = app("pages/results.py", query=dict(at.query_params))
     assert reloaded.selectbox(key="results_pick").value == trained["id"]
+
+
+def test_results_of_a_run_still_zipping_its_download_say_it_is_coming(trained: dict):
+    """The trainer writes the scores, then zips the download: in between, Results shows the scores and
+    says the download is being prepared (Try it does not call it training), and offers it once the
+    trainer is gone."""
+    from engine import runs
+    from engine.storage.locks import training_lock
+
+    run = runs.get_run(trained["id"])
+    with training_lock(run["id"], run["path"]):  # held as the trainer holds it while zipping
+        at = app("pages/results.py")
+        at.selectbox(key="results_pick").set_value(run["id"]).run()
+        no_trouble(at)
+        assert metrics(at)["Plate accuracy"].endswith("%")
+        assert "Training has ended and the download is being prepared" in page_text(at)
+        assert not at.get("download_button")
+        tried = app("pages/try_it.py")
+        tried.selectbox(key="try_pick").set_value(run["id"]).run()
+        assert "still training" not in page_text(tried)  # its model is the final one
+    at.run()
+    assert [b.label for b in at.get("download_button")][-1].startswith("Download the model (")
 
 
 def test_label_review_fixes_a_label_and_leaves_a_photo_out(trained: dict, tiny: Path):
