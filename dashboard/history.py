@@ -22,7 +22,7 @@ def runs_table(all_runs: list[dict]) -> pd.DataFrame:
         rows.append({
             "id": run["id"],
             "name": run_title(run),
-            "state": state_word(run.get("state")),
+            "state": state_word(run),
             "plate accuracy": fmt_pct(run.get("plate_accuracy")) if run.get("plate_accuracy") is not None else "not scored",
             "verdict": verdict_word(run) or "–",
             "dataset": run.get("dataset_name") or "–",

@@ -15,6 +15,7 @@ from dashboard.text import fmt_pct, fmt_time, plain, quoted
 STATES = {  # state -> (word, icon, badge colour)
     "queued": ("Starting", ":material/hourglass_top:", "orange"),
     "running": ("Training", ":material/model_training:", "blue"),
+    "zipping": ("Finishing", ":material/archive:", "blue"),  # trained and scored, the download being made
     "finished": ("Finished", ":material/check_circle:", "green"),
     "stopped": ("Stopped", ":material/pause_circle:", "gray"),
     "failed": ("Failed", ":material/error:", "red"),
@@ -28,8 +29,13 @@ def run_title(run: dict) -> str:
     return run.get("name") or f"Training of {fmt_time(run.get('created_at'))}"
 
 
-def state_word(state: str | None) -> str:
-    return STATES.get(state or "unknown", STATES["unknown"])[0]
+def _shown_state(run: dict) -> tuple[str, str, str]:
+    state = "zipping" if zipping(run) else run.get("state") or "unknown"
+    return STATES.get(state, STATES["unknown"])
+
+
+def state_word(run: dict) -> str:
+    return _shown_state(run)[0]
 
 
 def run_choice(run: dict) -> str:
@@ -40,7 +46,7 @@ def run_choice(run: dict) -> str:
     if run.get("plate_accuracy") is not None:
         parts.append(f"reads {fmt_pct(run['plate_accuracy'], 0)} of test plates")
     else:
-        parts.append(state_word(run.get("state")).lower())
+        parts.append(state_word(run).lower())
     return " · ".join(parts)
 
 
@@ -54,7 +60,7 @@ def zipping(run: dict) -> bool:
 
 
 def state_badge(run: dict) -> None:
-    word, icon, color = STATES.get(run.get("state") or "unknown", STATES["unknown"])
+    word, icon, color = _shown_state(run)
     st.badge(word, icon=icon, color=color)
 
 
