@@ -64,8 +64,7 @@ class Checked:
     digest: str = ""
     pixels: int = 0  # decoded to check it (counts against the import's pixel budget)
     passed_names: bool = False  # got past the checks made without reading the file
-    reason: str | None = None  # set when rejected
-    duplicate_of: str | None = None  # set when an exact copy of an earlier accepted file
+    reason: str | None = None  # set when left out (an exact copy of an earlier accepted file too)
 
 
 class PixelBudget:
@@ -143,8 +142,8 @@ def check_candidates(
     progress: Progress | None = None,
     on_accept: Callable[[int, bytes], None] | None = None,
 ) -> Iterator[Checked]:
-    """Check every candidate (in a small thread pool), in order: exact duplicates of an earlier
-    accepted file are marked (the first copy is kept), files past the pixel budget refused.
+    """Check every candidate (in a small thread pool), in order: exact copies of an earlier accepted
+    file are left out (the first copy is kept), files past the pixel budget refused.
 
     `on_accept(index, data)` runs in the worker thread for each file that passed its checks, so
     file writes happen in parallel too; the bytes are then dropped (memory stays per worker).
@@ -170,7 +169,7 @@ def check_candidates(
         elif checked.reason is None:
             key = bytes.fromhex(checked.digest[:32])  # 128 bits tell photos apart
             if key in seen:
-                checked.duplicate_of, checked.data = seen[key], None
+                checked.reason, checked.data = f"exact copy of {seen[key]}: the first copy was kept", None
             else:
                 seen[key] = checked.candidate.name
         if progress and (done % every == 0 or done == total):
@@ -180,13 +179,6 @@ def check_candidates(
 
 def _issue(name: str, reason: str) -> dict:
     return {"file": name, "reason": reason}
-
-
-def _left_out_reason(checked: Checked) -> str | None:
-    """Why a checked photo is not imported (an exact copy is left out too), or None."""
-    if checked.duplicate_of:
-        return f"exact copy of {checked.duplicate_of}: the first copy was kept"
-    return checked.reason
 
 
 def collect_examples(
@@ -202,8 +194,8 @@ def collect_examples(
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
         for checked in check_candidates(listing.candidates, len(listing.candidates), max_label_length, max_total_pixels):
-            if reason := _left_out_reason(checked):
-                rejected.append(_issue(checked.candidate.name, reason))
+            if checked.reason:
+                rejected.append(_issue(checked.candidate.name, checked.reason))
             else:
                 examples.append(Example(checked.candidate.name, checked.candidate.label, checked.data))
     return examples, rejected
@@ -256,10 +248,10 @@ def _write_accepted(
         for index, checked in enumerate(check_candidates(named(), total, max_label_length, max_total_pixels, progress, save)):
             cand, file = checked.candidate, stored.pop(index)
             shown = f"{cand.name} (test set)" if cand.test else cand.name
-            if reason := _left_out_reason(checked):
+            if checked.reason:
                 with contextlib.suppress(FileNotFoundError):  # saved by its worker before the verdict
                     os.unlink(os.path.join(folder, file))
-                rejected.append(_issue(shown, reason))
+                rejected.append(_issue(shown, checked.reason))
             else:
                 rows.writerow((file, cand.label, checked.width, checked.height, cand.name, checked.digest, int(cand.test)))
                 accepted.tests.append(cand.test)
