@@ -214,3 +214,28 @@ def test_losing_the_final_rename_to_another_import_is_a_clear_refusal(tmp_path: 
     with pytest.raises(importer.ImportRefused, match="another import at the same moment"):
         importer.import_dataset(sample_zip, out)
     assert os.listdir(out.parent) == ["plates"] and os.listdir(out) == ["report.json"]
+
+
+def test_an_import_never_moves_aside_a_dataset_another_import_published_meanwhile(
+        tmp_path: Path, sample_zip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without 'replace', a dataset of the same name published just after the last check is kept,
+    and this import is refused (the barrier test above caught both saying 'ok' once)."""
+    from engine.data import importer
+
+    out = tmp_path / "datasets" / "plates"
+    real_exists, looks = Path.exists, []
+
+    def exists(self: Path, *args, **kwargs) -> bool:
+        free = real_exists(self, *args, **kwargs)
+        if self == out:
+            looks.append(free)
+            if len(looks) == 2 and not free:  # publishing: the name is free, then the other import takes it
+                out.mkdir(parents=True)
+                (out / "report.json").write_text('{"accepted": 1}')
+        return free
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(importer.ImportRefused, match="another import at the same moment"):
+        importer.import_dataset(sample_zip, out)
+    assert len(looks) >= 2, "the race was not staged"
+    assert os.listdir(out.parent) == ["plates"] and os.listdir(out) == ["report.json"]

@@ -323,9 +323,12 @@ def _publish(tmp: Path, out_dir: Path, overwrite: bool) -> None:
     and claimed meanwhile so that neither clean_leftovers nor a TFRecords writer touches it."""
     if out_dir.exists() and not overwrite:
         raise ImportRefused(f"{out_dir} already exists; choose another name or allow overwriting.")
-    with FolderClaim(out_dir) if out_dir.exists() else contextlib.nullcontext():
+    # decided once: a dataset another import publishes after the check above is never moved aside
+    # unless replacing was asked for (the rename below then finds the name taken and refuses)
+    replacing = overwrite and out_dir.exists()
+    with FolderClaim(out_dir) if replacing else contextlib.nullcontext():
         old = None
-        if out_dir.exists():
+        if replacing:
             old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(out_dir, old)
         try:
