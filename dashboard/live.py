@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts, training
 from dashboard.errors import show_error
-from dashboard.runinfo import run_title, show_verdict, started_from, state_badge
+from dashboard.runinfo import run_title, show_verdict, started_from, state_badge, zipping
 from dashboard.text import fmt_duration, fmt_pct, plain, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
@@ -125,7 +125,7 @@ def _charts(run: dict) -> None:
 
 def _buttons(run: dict) -> None:
     row = st.container(horizontal=True)
-    if run["active"]:
+    if run["active"] and not zipping(run):  # zipping: trained and scored, nothing left to stop
         if row.button("Stop", icon=":material/stop:", key="train_stop",
                       help="Ends the training. What it learned so far is saved, and Resume can continue it."):
             training.stop(run["id"])

@@ -422,8 +422,8 @@ def test_results_opens_on_the_newest_finished_run_and_warns_of_a_poor_model(trai
 
 def test_results_of_a_run_still_zipping_its_download_say_it_is_coming(trained: dict):
     """The trainer writes the scores, then zips the download: in between, Results shows the scores and
-    says the download is being prepared (Try it and Runs do not call it training), and offers it once
-    the trainer is gone."""
+    says the download is being prepared (Try it, Runs and Train do not treat it as training: no Stop),
+    and offers it once the trainer is gone."""
     from engine import runs
     from engine.storage.locks import training_lock
 
@@ -440,6 +440,8 @@ def test_results_of_a_run_still_zipping_its_download_say_it_is_coming(trained: d
         assert "still training" not in page_text(tried)  # its model is the final one
         listed = app("pages/runs.py", query={"run": run["id"]}).dataframe[0].value
         assert listed[listed["id"] == run["id"]].iloc[0]["state"] == "Finishing"
+        live = [b.key for b in app("pages/train.py").button]
+        assert "train_results" in live and "train_stop" not in live  # scored: nothing left to stop
     at.run()
     assert [b.label for b in at.get("download_button")][-1].startswith("Download the model (")
 
