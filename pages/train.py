@@ -71,6 +71,7 @@ with form:
     if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                  disabled=bool(active or outside)):
         if training.start(by_name[dataset_name]["path"], preset, run_name, init_from, filled):
+            st.session_state.pop("train_name", None)  # the name was this run's: the next one starts unnamed
             st.rerun()
 
 latest = None if watched else next(iter(runs.list_runs()), None)

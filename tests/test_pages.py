@@ -329,6 +329,7 @@ def test_train_page_live_panel_stop_and_resume(trained: dict):
     live = trained["live"]
     assert live["order"][0] == RUN_NAME, "the live panel comes first on the page, above the new-training form"
     assert "Start a new training" in live["order"]
+    assert trained["started"].text_input(key="train_name").value == ""  # the next training is not named alike
     assert "Step (of about 60)" in live["metrics"], live["metrics"]  # the planned steps, in the label
     assert {"Time so far", "Time left", "Best check on held-out photos"} <= set(live["metrics"])
     assert any(re.match(r"^\*\*\d+ %\*\* · ", text) for text in live["progress"]), live["progress"]
