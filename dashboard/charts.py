@@ -49,6 +49,7 @@ def loss_chart(metrics: list[dict], *, height: int = 300) -> go.Figure:
     fig = go.Figure()
     xs, ys = _series(metrics, "loss")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="training loss", line=dict(color=ORANGE)))
+    fig.update_yaxes(rangemode="tozero")  # a loss is never negative: one point alone got an axis down to -0.5
     return _steps_axis(_layout(fig, title="Training loss (lower is better)", x="step", y="loss", height=height, legend=False))
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.errors import attempt
-from dashboard.runinfo import run_title, state_word, verdict_word
+from dashboard.runinfo import run_title, state_word, verdict_word, zipping
 from dashboard.text import fmt_duration, fmt_pct, fmt_time, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
@@ -35,6 +35,9 @@ def runs_table(all_runs: list[dict]) -> pd.DataFrame:
 def delete_box(run: dict) -> None:
     st.markdown("**Delete this run**")
     st.caption("Removes its model, charts and results. The dataset is kept.")
+    if zipping(run):
+        st.caption("It can be deleted in about a minute, once its download is ready.")
+        return
     if run["active"]:
         st.caption("A run cannot be deleted while it trains. Stop it on the Train page first.")
         return

@@ -439,12 +439,22 @@ def test_results_of_a_run_still_zipping_its_download_say_it_is_coming(trained: d
         tried = app("pages/try_it.py")
         tried.selectbox(key="try_pick").set_value(run["id"]).run()
         assert "still training" not in page_text(tried)  # its model is the final one
-        listed = app("pages/runs.py", query={"run": run["id"]}).dataframe[0].value
+        runs_page = app("pages/runs.py", query={"run": run["id"]})
+        listed = runs_page.dataframe[0].value
         assert listed[listed["id"] == run["id"]].iloc[0]["state"] == "Finishing"
+        assert "once its download is ready" in page_text(runs_page)  # not "while it trains"
+        assert "while it trains" not in page_text(runs_page)
         live = [b.key for b in app("pages/train.py").button]
         assert "train_results" in live and "train_stop" not in live  # scored: nothing left to stop
     at.run()
     assert [b.label for b in at.get("download_button")][-1].startswith("Download the model (")
+
+
+def test_the_loss_chart_of_a_first_check_has_no_negative_loss_on_its_axis():
+    from dashboard.charts import loss_chart
+
+    figure = loss_chart([{"check": 1, "step": 110, "loss": 0.23}])  # one point: Plotly centres the axis on it
+    assert figure.layout.yaxis.rangemode == "tozero"
 
 
 def test_label_review_fixes_a_label_and_leaves_a_photo_out(trained: dict, tiny: Path):
