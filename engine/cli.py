@@ -146,6 +146,10 @@ def cli_train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    if logging.getLogger().level >= logging.INFO:
+        # TensorFlow's INFO lines (through absl: a 3,000-character one for every SavedModel) drown the log
+        for library in ("tensorflow", "absl"):
+            logging.getLogger(library).setLevel(logging.WARNING)
     module_name, func_name = COMMANDS[args.command]
     func = getattr(importlib.import_module(module_name), func_name)
     try:

@@ -80,6 +80,9 @@ def test_training_learns_and_writes_the_run_folder(trained):
     assert len(rows) == evaluation["count"]
     with zipfile.ZipFile(run.bundle_path) as zf:  # the download is ready when training ends
         assert {"README.md", "export/model.tflite", "export/reader.json", "evaluation.json"} <= set(zf.namelist())
+    log = run.log_path.read_text()  # the run's own lines, shown under Technical details
+    assert "Test: plate accuracy" in log
+    assert "Assets written to" not in log and "contains input name(s)" not in log  # TensorFlow's notes
 
 
 def test_a_fresh_start_in_a_trained_folder_forgets_the_earlier_training(trained, dataset, env, tmp_path):

@@ -20,13 +20,9 @@ What OpenCV does and this graph does not: EXIF orientation of JPEGs (phone photo
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow as tf  # noqa: E402
-
-from engine.model.preprocess import VIEW_GATE, VIEWS  # noqa: E402
+from engine.model.preprocess import VIEW_GATE, VIEWS
 
 
 MIN_STD = 8.0  # preprocess.fit_to_box: (x - mean) / max(std, 8.0)
