@@ -23,7 +23,7 @@ MAX_PIXELS = 16_000_000  # per photo: 4032x3024 phone photos fit, 40 MP bombs do
 PIXELS_PER_PHOTO = 200_000  # what the budget allows each photo: 640x320
 MAX_TOTAL_PIXELS = 50_000 * PIXELS_PER_PHOTO
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-SUPPORTED = "only .jpg, .jpeg, .png, .bmp and .webp pictures are imported"
+SUPPORTED = "only .jpg, .jpeg, .png, .bmp and .webp pictures are read"  # by imports and readers alike
 LIMIT_TEXT = f"at most {MAX_SIDE} pixels a side and {MAX_PIXELS // 1_000_000} megapixels, far more than a plate needs"
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
