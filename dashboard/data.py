@@ -49,7 +49,14 @@ def upload_limit_mb() -> int:
 
 def upload_help() -> str:
     """The Data page uploader's help text, with the server's real limit."""
-    return f"One .zip file, up to {upload_limit_mb()} MB. Folders inside the zip are fine."
+    return (f"One .zip file, up to {upload_limit_mb()} MB. Folders inside the zip are fine. Photos with other "
+            "names (IMG_1234.jpg) can bring their plate text in a CSV inside the zip, with the columns "
+            "file,label (or an aocr annotation file: one `path label` a line).")
+
+
+def label_source(report: dict) -> str:
+    """Where a dataset's labels came from, as text: the zip's label files, or the file names."""
+    return ", ".join(plain(name) for name in report.get("labels_from") or []) or "the file name"
 
 
 _UPLOAD_CLAIMS: dict[Path, Any] = {}  # upload folder -> its FolderClaim, until remove_upload
@@ -218,7 +225,8 @@ def import_upload(uploaded: Any, name: str, *, test_fraction: float, replace: bo
         imported = dataset_dir_for(name).name
         _pick(imported)
         left_out = len(report.get("rejected") or [])
-        st.success(f"Imported {plural(report.get('accepted', 0), 'photo')} into {quoted(imported)}. "
+        labels = f" Labels taken from {label_source(report)}." if report.get("labels_from") else ""
+        st.success(f"Imported {plural(report.get('accepted', 0), 'photo')} into {quoted(imported)}.{labels} "
                    + (f"{plural(left_out, 'file')} {'was' if left_out == 1 else 'were'} left out: why is listed below."
                       if left_out else "No file was left out."), icon=":material/check_circle:")
     finally:

@@ -15,8 +15,8 @@ page_guard()
 st.title("Data")
 st.write(
     "Upload a **zip of plate photos** whose file names are the plate text, like `34FK4522.jpg` "
-    "(a second photo of the same plate: `34FK4522_1.jpg`). Photos whose names are not plate text "
-    "are listed with the reason and left out."
+    "(a second photo of the same plate: `34FK4522_1.jpg`), or with a CSV inside that gives each photo's "
+    "plate text (columns `file,label`). Photos without a plate text are listed with the reason and left out."
 )
 
 # 1. import --------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ if size.get("width") and size.get("height"):
                f"height {h.get('min', 0):.0f}-{h.get('max', 0):.0f} px (median {h.get('median', 0):.0f} px). "
                f"Characters: {plain(report.get('charset', ''))}")
 
-st.markdown("**Some accepted photos** (label taken from the file name)")
+st.markdown(f"**Some accepted photos** (label taken from {ddata.label_source(report)})")
 thumbs = ddata.thumbnails(info["path"], count=12)
 if thumbs:
     cols = st.columns(6)

@@ -2,6 +2,7 @@
 labels.csv safe to open in a spreadsheet; no TensorFlow; leftovers of killed imports cleaned up."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -181,6 +182,60 @@ def test_hostile_zip(hostile_zip: Path, tmp_path: Path) -> None:
     assert list(frame["status"].unique()) == ["rejected"] and len(frame) == len(BAD) + 1  # the copy among them
     assert sorted(os.listdir(out)) == ["images", "labels.csv", "report.json"]  # TFRecords: on demand only
     assert "tfrecords" not in report
+
+
+def test_a_zip_brings_its_labels_in_a_csv_or_an_annotation_file(tmp_path: Path) -> None:
+    """Photos with camera names and a CSV giving each one's plate text, as a parking system exports
+    them: the CSV's labels are used, and every row or photo that cannot be matched is told why."""
+    from engine.data.labels import label_from_filename
+    from engine.reading.batch import list_photos
+
+    plates = {f"IMG_{1000 + i}.jpg": f"34AB{100 + i}" for i in range(8)}
+    source = tmp_path / "camera export.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        for i, name in enumerate([*plates, "IMG_1010.jpg"]):
+            zf.writestr(f"photos/{name}", jpeg(seed=i))
+        zf.writestr("more/PIC1.jpg", jpeg(seed=20))
+        zf.writestr("labels.csv", "filename,plate_text\n" + "".join(f"{n},{t}\n" for n, t in plates.items())
+                    + "IMG_9999.jpg,34ZZ999\n")  # named without the folder; one photo is missing
+        zf.writestr("more/annotations.txt", "PIC1.jpg 06 XY 42\n../photos/IMG_1001.jpg 34AB999\n"
+                                            "../photos/IMG_1007.jpg\n")  # a line without its plate text
+        zf.writestr("readme.txt", "Exported by the gate camera.\n")
+
+    report = import_dataset(source, tmp_path / "ds")
+    labels = {r["original"]: r["label"] for r in DatasetFolder(tmp_path / "ds").rows()}
+    assert labels == {**{f"photos/{n}": t for n, t in plates.items() if n not in ("IMG_1001.jpg", "IMG_1007.jpg")},
+                      "more/PIC1.jpg": "06 XY 42"}
+    reasons = {item["file"]: item["reason"] for item in report["rejected"]}
+    assert reasons["IMG_9999.jpg"] == "listed in labels.csv, but the zip holds no such photo"
+    assert reasons["photos/IMG_1010.jpg"].startswith("not listed in labels.csv or annotations.txt")
+    assert "'34AB101'" in reasons["photos/IMG_1001.jpg"] and "'34AB999'" in reasons["photos/IMG_1001.jpg"]
+    assert reasons["readme.txt"].startswith("not an image file")  # text that names no photo is no label file
+    assert reasons["photos/IMG_1007.jpg"] == "annotations.txt gives it no plate text"
+    assert len(reasons) == 5 and report["labels_from"] == ["labels.csv", "more/annotations.txt"]
+    assert report["warnings"] == []
+
+    # a reader (Try it, predict) reads every photo of such a zip: labels there are file names only
+    with contextlib.ExitStack() as stack:
+        photos = {c.name: c for c in list_photos([source], stack)}
+    assert not any(photos[f"photos/{n}"].problem for n in [*plates, "IMG_1010.jpg"])
+    assert photos["photos/IMG_1010.jpg"].label == label_from_filename("IMG_1010.jpg")
+    assert photos["labels.csv"].problem.startswith("not an image file")
+
+
+def test_a_csv_without_the_columns_is_named_and_camera_names_are_warned_about(tmp_path: Path) -> None:
+    source = tmp_path / "camera.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        for i in range(10):
+            zf.writestr(f"IMG_{1000 + i}.jpg", jpeg(seed=i))
+        zf.writestr("plates.csv", "photo;number\nIMG_1000.jpg;34AB100\n")  # semicolons, other names
+    report = import_dataset(source, tmp_path / "ds")
+    reasons = {item["file"]: item["reason"] for item in report["rejected"]}
+    assert reasons == {"plates.csv": reasons["plates.csv"]} and "image_path,plate_text" in reasons["plates.csv"]
+    assert report["labels_from"] == [] and report["accepted"] == 10
+    (warning,) = report["warnings"]  # every photo is "IMG": the names are a camera's, not plate text
+    assert "10 of the 10 photos got the same label 'IMG'" in warning["reason"]
+    assert "file,label" in warning["reason"]
 
 
 def test_report_contents(sample_zip: Path, tmp_path: Path) -> None:

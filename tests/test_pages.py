@@ -223,6 +223,24 @@ def test_data_page_imports_a_zip_and_shows_what_was_left_out(home: Path, sample_
     no_trouble(at)
 
 
+def test_data_page_takes_labels_from_a_csv_in_the_zip_and_says_so(home: Path, tmp_path: Path):
+    plates = {f"IMG_{1000 + i}.jpg": text for i, text in enumerate(["34FK4522", "06AB123", "35XY9876", "16KL321"])}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, (name, text) in enumerate(plates.items()):
+            zf.writestr(f"gate/{name}", plate_jpeg(text, seed=i))
+        zf.writestr("gate/plates.csv", "file,label\n" + "".join(f"{n},{t}\n" for n, t in plates.items()))
+    at = app()
+    at.file_uploader(key="data_upload").upload("gate export.zip", buf.getvalue(), "application/zip")
+    at.run()
+    at.button(key="data_import").click().run()
+    no_trouble(at)
+    text = page_text(at)
+    assert "Imported 4 photos into “gate-export”. Labels taken from gate/plates.csv. No file was left out." in text
+    assert "(label taken from gate/plates.csv)" in text
+    assert sorted(c for img in at.get("image") for c in img.captions) == sorted(plates.values())
+
+
 @pytest.mark.parametrize("name,payload", [
     ("holiday.zip", b"this is not a zip file at all"),
     ("evil.zip", None),  # a zip whose member climbs out of the folder

@@ -260,6 +260,23 @@ def _write_accepted(
     return accepted, rejected
 
 
+# A plate is photographed a few times, not by the hundred: a label that a quarter of the photos share
+# comes from names that are not plate text (a camera's IMG_1234.jpg gives every photo the label IMG).
+SHARED_LABEL_SHARE, SHARED_LABEL_MIN = 0.25, 8
+
+
+def _shared_label_warnings(labels: list[str], label_files: list[str]) -> list[dict]:
+    warnings = []
+    for label, count in Counter(labels).most_common(3):
+        if count >= SHARED_LABEL_MIN and count >= SHARED_LABEL_SHARE * len(labels):
+            where = ("in " + ", ".join(label_files)) if label_files else "from their file names"
+            warnings.append(_issue(
+                f"{count:,} photos", f"{count:,} of the {len(labels):,} photos got the same label '{label}' {where}: "
+                "a plate is not photographed that often, so these names are probably not plate text. Name each "
+                "photo by its plate text (34FK4522.jpg), or put a CSV with the columns file,label in the zip"))
+    return warnings
+
+
 def _read_labels(folder: Path) -> list[str]:
     with open(folder / PARTIAL, encoding="utf-8", newline="") as partial:
         return [values[PARTIAL_COLUMNS.index("label")] for values in csv.reader(partial)]
@@ -398,16 +415,17 @@ def import_dataset(
 
 
 def _check_and_write(source, tmp, test_source, max_label_length, keep_case, progress, limits,
-                     max_total_pixels) -> tuple[Accepted, list[dict], int]:
-    """(accepted, rejected, skipped) of the source and the test source; the listings are
-    freed on return."""
+                     max_total_pixels) -> tuple[Accepted, list[dict], int, list[str]]:
+    """(accepted, rejected, skipped, label files used) of the source and the test source; the
+    listings are freed on return."""
     with contextlib.ExitStack() as stack:
         listing = list_source(source, stack, keep_case=keep_case, limits=limits)
-        parts, skipped = [(listing.candidates, False)], listing.skipped
+        parts, skipped, label_files = [(listing.candidates, False)], listing.skipped, list(listing.label_files)
         if test_source is not None:
             test_listing = list_source(test_source, stack, keep_case=keep_case, limits=limits)
             parts.append((test_listing.candidates, True))
             skipped += test_listing.skipped
+            label_files += test_listing.label_files
 
         def every_candidate() -> Iterator[Candidate]:  # made one at a time (a folder's are not kept)
             for candidates, test in parts:
@@ -417,20 +435,21 @@ def _check_and_write(source, tmp, test_source, max_label_length, keep_case, prog
 
         total = sum(len(candidates) for candidates, _ in parts)
         return (*_write_accepted(every_candidate(), total, tmp / "images", max_label_length, max_total_pixels,
-                                 progress), skipped)
+                                 progress), skipped, label_files)
 
 
 def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case, seed, progress, limits,
            max_total_pixels) -> dict:
-    accepted, rejected, skipped = _check_and_write(source, tmp, test_source, max_label_length, keep_case,
-                                                   progress, limits, max_total_pixels)
-    warnings: list[dict] = []
+    accepted, rejected, skipped, label_files = _check_and_write(source, tmp, test_source, max_label_length,
+                                                                keep_case, progress, limits, max_total_pixels)
     accepted.labels = _read_labels(tmp)
+    warnings = _shared_label_warnings(accepted.labels, label_files)
     report = {
         "accepted": len(accepted),
         "rejected": rejected,
         "warnings": warnings,
         "skipped": skipped,
+        "labels_from": label_files,  # the zip's own CSV or annotation file; empty: labels are file names
         "test_fraction": test_fraction,  # with a test source: replaced by the actual fraction below
         "seed": seed,
         "max_label_length": max_label_length,
@@ -545,6 +564,8 @@ def _print_summary(report: dict, out: Path, limit: int = 50) -> None:
         f"Imported {report['accepted']} images into {printable(str(out))} (train {report['train']}, test {report['test']}); "
         f"{len(report['rejected'])} rejected, {len(report['warnings'])} warnings, {report['skipped']} hidden files skipped."
     )
+    if report.get("labels_from"):
+        print(f"Labels taken from {printable(', '.join(report['labels_from']))}, not from the file names.")
     items = [("rejected", i) for i in report["rejected"]] + [("warning", i) for i in report["warnings"]]
     for status, item in items[:limit]:
         print(f"  {status} {printable(item['file'])}: {printable(item['reason'])}")

@@ -119,34 +119,32 @@ def _resolve(entry_path: str, folder: Path) -> Path:
     return path if path.is_absolute() else folder / path
 
 
-def _read_text(path: Path) -> str:
-    raw = Path(path).read_bytes()
+def decode_text(raw: bytes, name: str) -> str:
+    """A label file's bytes as text: UTF-8 (with or without Excel's BOM), or a Chinese or Korean
+    Windows code page when its plate text reads in one; else a ValueError naming the file."""
     try:
         return raw.decode("utf-8-sig")  # -sig: Excel and Notepad write a BOM
     except UnicodeDecodeError as exc:
         text = legacy_text(raw)  # Excel's plain "CSV" on Chinese or Korean Windows
         if text is not None:
             return text
-        raise ValueError(f"{Path(path).name} is not a UTF-8 text file ({exc.reason} at byte {exc.start}). "
+        raise ValueError(f"{name} is not a UTF-8 text file ({exc.reason} at byte {exc.start}). "
                          "Save it as UTF-8 (in Excel: \"CSV UTF-8\").") from None
 
 
-def read_annotation_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
-    """aocr's annotation file: one `path label` per line -> [(image path, label)].
+def annotation_rows(text: str, keep_case: bool = False) -> list[tuple[str, str]]:
+    """aocr's annotation file: one `path label` per line -> [(path as written, label)].
 
     The path runs up to the first whitespace and the label is the rest of the line (it may hold
-    spaces). Relative paths are relative to the annotation file's folder. Blank lines are ignored;
-    a line without a label gives an empty label, which the importer rejects with a reason.
+    spaces). Blank lines are ignored; a line without a label gives an empty label, which the
+    importer rejects with a reason.
     """
-    path = Path(path)
-    entries = []
-    for line in _read_text(path).splitlines():
-        if not line.strip():
-            continue
-        parts = line.strip().split(None, 1)
-        label = parts[1] if len(parts) > 1 else ""
-        entries.append((_resolve(parts[0], path.parent), normalize_label(label, keep_case)))
-    return entries
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
+            parts = line.strip().split(None, 1)
+            rows.append((parts[0], normalize_label(parts[1] if len(parts) > 1 else "", keep_case)))
+    return rows
 
 
 def _pick_column(fieldnames: list[str], choices: tuple[str, ...]) -> str | None:
@@ -154,25 +152,34 @@ def _pick_column(fieldnames: list[str], choices: tuple[str, ...]) -> str | None:
     return next((by_name[c] for c in choices if c in by_name), None)
 
 
-def read_label_csv(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
-    """A CSV with a header naming `image_path` and `plate_text` columns -> [(image path, label)].
-
-    `file`/`filename` and `label` are accepted as well; relative paths are relative to the CSV's folder.
-    """
-    path = Path(path)
-    reader = csv.DictReader(_read_text(path).splitlines())
+def csv_rows(text: str, name: str, keep_case: bool = False) -> list[tuple[str, str]]:
+    """A CSV with a header naming `image_path` and `plate_text` columns (or `file`/`filename` and
+    `label`) -> [(path as written, label)]; a ValueError naming the file when the header lacks them."""
+    reader = csv.DictReader(text.splitlines())
     fields = reader.fieldnames or []
     path_col, label_col = _pick_column(fields, CSV_PATH_COLUMNS), _pick_column(fields, CSV_LABEL_COLUMNS)
     if not path_col or not label_col:
         raise ValueError(
-            f"{path.name} needs a header line with the columns image_path,plate_text "
+            f"{name} needs a header line with the columns image_path,plate_text "
             f"(found: {', '.join(f for f in fields if f) or 'nothing'})."
         )
-    return [
-        (_resolve(row[path_col].strip(), path.parent), normalize_label(row.get(label_col) or "", keep_case))
-        for row in reader
-        if (row.get(path_col) or "").strip()
-    ]
+    return [(row[path_col].strip(), normalize_label(row.get(label_col) or "", keep_case))
+            for row in reader if (row.get(path_col) or "").strip()]
+
+
+def read_annotation_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
+    """aocr's annotation file (`annotation_rows`) -> [(image path, label)], relative paths taken
+    from the annotation file's folder."""
+    path = Path(path)
+    return [(_resolve(p, path.parent), label)
+            for p, label in annotation_rows(decode_text(path.read_bytes(), path.name), keep_case)]
+
+
+def read_label_csv(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:
+    """A labels CSV (`csv_rows`) -> [(image path, label)], relative paths taken from the CSV's folder."""
+    path = Path(path)
+    return [(_resolve(p, path.parent), label)
+            for p, label in csv_rows(decode_text(path.read_bytes(), path.name), path.name, keep_case)]
 
 
 def read_label_file(path: str | os.PathLike, keep_case: bool = False) -> list[tuple[Path, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import posixpath
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.data.images import SUPPORTED
-from engine.data.labels import IMAGE_EXTENSIONS, label_from_filename, legacy_file_name, read_label_file, split_extension
-from engine.data.safezip import ImportRefused, ZipLimits, open_zip, read_member, scan_zip
+from engine.data.labels import (IMAGE_EXTENSIONS, annotation_rows, base_name, csv_rows, decode_text, label_from_filename,
+                                 legacy_file_name, read_label_file, split_extension)
+from engine.data.safezip import ImportRefused, UnsafeArchive, ZipLimits, open_zip, read_member, scan_zip
 from engine.storage.text import decoded_file_name
 
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
@@ -55,6 +57,7 @@ class FolderFiles(Sequence[Candidate]):
 class Listing:
     candidates: Sequence[Candidate] = field(default_factory=list)
     skipped: int = 0
+    label_files: list[str] = field(default_factory=list)  # a zip's own CSV or annotation file, used for labels
 
 
 def is_junk(name: str) -> bool:
@@ -72,7 +75,8 @@ def _new_candidate(name: str, keep_case: bool, load, problem: str | None = None,
     return Candidate(decoded_file_name(name), label, load, problem)
 
 
-def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.ExitStack) -> Listing:
+def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.ExitStack,
+              with_label_files: bool) -> Listing:
     zf = stack.enter_context(open_zip(path, limits))
     members = scan_zip(zf, limits)  # raises UnsafeArchive before anything is read
     lock = threading.Lock()  # one decompression at a time: ZipFile shares one file handle
@@ -84,15 +88,86 @@ def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.
 
         return load
 
-    listing = Listing()
+    listing, texts = Listing(), []
     for member in members:
         if member.is_dir:
             continue
         if is_junk(member.name) and not member.problem:  # an unsafe name is reported even if hidden
             listing.skipped += 1
             continue
+        if with_label_files and not member.problem and split_extension(member.name)[1] in LABEL_FILE_EXTENSIONS:
+            texts.append((member.name, loader(member)))
+            continue
         listing.candidates.append(_new_candidate(member.name, keep_case, loader(member), member.problem))
+    _label_from_files(listing, texts, keep_case)
     return listing
+
+
+# A zip of photos may bring its labels along: photos with camera names (IMG_1234.jpg) and a CSV or an
+# aocr annotation file naming each one's plate text, as an operator would export them from a system.
+LABEL_FILE_EXTENSIONS = (".csv", ".txt")
+
+
+def _label_rows(name: str, load: Callable[[], bytes], keep_case: bool) -> list[tuple[str, str]]:
+    """(photo path as written, label) of a zip's CSV or annotation file; a ValueError saying why
+    a CSV cannot give labels. An annotation file is any text: the caller keeps it only when its
+    paths name photos of the zip (a readme.txt names none)."""
+    text = decode_text(load(), base_name(name))
+    if name.lower().endswith(".csv"):
+        return csv_rows(text, base_name(name), keep_case)
+    return annotation_rows(text, keep_case)
+
+
+def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], bytes]]], keep_case: bool) -> None:
+    """Labels from the zip's label files (`texts`: name, loader) for the photos they name; their rows
+    naming no photo of the zip become left-out entries, and so does a photo no label file names
+    (rather than be labelled from its camera name)."""
+    photos = {c.name: c for c in listing.candidates if not c.problem}
+    by_base: dict[str, list[str]] = {}
+    for name in photos:
+        by_base.setdefault(base_name(name), []).append(name)
+
+    def photo_of(written: str, folder: str) -> str | None:
+        written = written.replace("\\", "/")
+        for candidate in (posixpath.normpath(posixpath.join(folder, written)), posixpath.normpath(written)):
+            if candidate in photos:
+                return candidate
+        same = by_base.get(base_name(written), [])
+        return same[0] if len(same) == 1 else None  # a CSV naming photos without their folder
+
+    given: dict[str, tuple[str, str]] = {}  # photo -> (label, label file)
+    for name, load in texts:
+        try:
+            rows = _label_rows(name, load, keep_case)
+        except UnsafeArchive:  # the whole zip is refused, as for a photo
+            raise
+        except (ValueError, OSError) as exc:  # a CSV without the columns, not UTF-8, damaged
+            listing.candidates.append(Candidate(name, "", None, str(exc)))
+            continue
+        folder = posixpath.dirname(name)
+        found = [(written, label, photo_of(written, folder)) for written, label in rows]
+        if not name.lower().endswith(".csv") and not any(photo for _, _, photo in found):
+            listing.candidates.append(_new_candidate(name, keep_case, None))  # a readme.txt: not an image
+            continue
+        listing.label_files.append(name)
+        for written, label, photo in found:
+            if photo is None:
+                listing.candidates.append(Candidate(written, label, None,
+                                                    f"listed in {base_name(name)}, but the zip holds no such photo"))
+            elif not label:
+                photos[photo].problem = f"{base_name(name)} gives it no plate text"
+            elif photo in given and given[photo][0] != label:
+                earlier, where = given[photo]
+                photos[photo].problem = (f"{where} gives it the label '{earlier}' and {base_name(name)} '{label}': "
+                                         "correct one of them")
+            else:
+                given[photo] = (label, base_name(name))
+                photos[photo].label = label
+    if listing.label_files:
+        files = " or ".join(base_name(n) for n in listing.label_files)
+        for name, cand in photos.items():
+            if name not in given and not cand.problem:
+                cand.problem = f"not listed in {files}, so its plate text is unknown: add a line for it"
 
 
 def _read_file(folder: str, name: str, max_bytes: int) -> bytes:
@@ -157,8 +232,12 @@ def _list_label_file(path: Path, keep_case: bool, limits: ZipLimits) -> Listing:
     return listing
 
 
-def list_source(source: str | os.PathLike, stack: contextlib.ExitStack, *, keep_case: bool = False, limits: ZipLimits | None = None) -> Listing:
-    """The candidates of a zip, folder, annotation file or CSV (zip handles stay open in `stack`)."""
+def list_source(source: str | os.PathLike, stack: contextlib.ExitStack, *, keep_case: bool = False,
+                limits: ZipLimits | None = None, with_label_files: bool = True) -> Listing:
+    """The candidates of a zip, folder, annotation file or CSV (zip handles stay open in `stack`).
+
+    With `with_label_files` (imports) a zip's own CSV or annotation file gives the labels of the
+    photos it names; readers, which label photos by their file names only, list it as a file."""
     limits = limits or ZipLimits()
     path = Path(source).expanduser()
     if path.is_dir():
@@ -166,7 +245,7 @@ def list_source(source: str | os.PathLike, stack: contextlib.ExitStack, *, keep_
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     if path.suffix.lower() == ".zip":
-        return _list_zip(path, keep_case, limits, stack)
+        return _list_zip(path, keep_case, limits, stack, with_label_files)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise ImportRefused(f"{path.name} is a single image; put your images in a zip or a folder.")
     if path.suffix.lower() in (".tfrecords", ".tfrecord"):

@@ -31,7 +31,7 @@ def list_photos(sources: Sequence[str | os.PathLike], stack: contextlib.ExitStac
         if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
             out.append(_file_candidate(path))
         else:
-            out.extend(list_source(path, stack).candidates)
+            out.extend(list_source(path, stack, with_label_files=False).candidates)
     return out
 
 
