@@ -224,11 +224,13 @@ def import_upload(uploaded: Any, name: str, *, test_fraction: float, replace: bo
         bar.progress(1.0, text="Done")
         imported = dataset_dir_for(name).name
         _pick(imported)
-        left_out = len(report.get("rejected") or [])
+        left_out, warned = len(report.get("rejected") or []), len(report.get("warnings") or [])
         labels = f" Labels taken from {label_source(report)}." if report.get("labels_from") else ""
         st.success(f"Imported {plural(report.get('accepted', 0), 'photo')} into {quoted(imported)}.{labels} "
                    + (f"{plural(left_out, 'file')} {'was' if left_out == 1 else 'were'} left out: why is listed below."
-                      if left_out else "No file was left out."), icon=":material/check_circle:")
+                      if left_out else "No file was left out.")
+                   + (f" Read the {plural(warned, 'warning')} below before training." if warned else ""),
+                   icon=":material/check_circle:")
     finally:
         remove_upload(tmp)
 

@@ -240,6 +240,16 @@ def test_data_page_takes_labels_from_a_csv_in_the_zip_and_says_so(home: Path, tm
     assert "(label taken from gate/plates.csv)" in text
     assert sorted(c for img in at.get("image") for c in img.captions) == sorted(plates.values())
 
+    camera_names = io.BytesIO()  # the same photos without the CSV: every label is "IMG"
+    with zipfile.ZipFile(camera_names, "w") as zf:
+        for i, name in enumerate(plates):
+            for copy in range(3):
+                zf.writestr(f"{name[:-4]}_{copy}.jpg", plate_jpeg(f"{i}{copy}", seed=i * 3 + copy))
+    at.file_uploader(key="data_upload").upload("camera.zip", camera_names.getvalue(), "application/zip")
+    at.run()
+    at.button(key="data_import").click().run()
+    assert "No file was left out. Read the 1 warning below before training." in page_text(at)
+
 
 @pytest.mark.parametrize("name,payload", [
     ("holiday.zip", b"this is not a zip file at all"),
