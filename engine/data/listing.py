@@ -1,8 +1,9 @@
 """What a source offers, before anything is decoded: one `Candidate` per file, with its label.
 
 A source is a zip (checked by engine.data.safezip before a byte is read), a folder, an aocr
-annotation file or a CSV. Files known to be rejected without reading them (an unsafe path, a
-symlink, not an image by name, too big) carry their `problem` already.
+annotation file or a CSV; a zip may hold its own CSV or annotation file, which then labels the
+photos it names. Files known to be rejected without reading them (an unsafe path, a symlink, not an
+image by name, too big, a photo the zip's label file does not name) carry their `problem` already.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from engine.data.safezip import ImportRefused, UnsafeArchive, ZipLimits, open_zi
 from engine.storage.text import decoded_file_name
 
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
+# A zip of photos may bring its labels along: photos with camera names (IMG_1234.jpg) and a CSV or an
+# aocr annotation file naming each one's plate text, as an operator would export them from a system.
+LABEL_FILE_EXTENSIONS = (".csv", ".txt")
 
 
 @dataclass(slots=True)  # slots: an import of 100k photos holds 100k of these
@@ -101,11 +105,6 @@ def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.
         listing.candidates.append(_new_candidate(member.name, keep_case, loader(member), member.problem))
     _label_from_files(listing, texts, keep_case)
     return listing
-
-
-# A zip of photos may bring its labels along: photos with camera names (IMG_1234.jpg) and a CSV or an
-# aocr annotation file naming each one's plate text, as an operator would export them from a system.
-LABEL_FILE_EXTENSIONS = (".csv", ".txt")
 
 
 def _label_rows(name: str, load: Callable[[], bytes], keep_case: bool) -> list[tuple[str, str]]:
