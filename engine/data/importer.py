@@ -269,11 +269,14 @@ def _shared_label_warnings(labels: list[str], label_files: list[str]) -> list[di
     warnings = []
     for label, count in Counter(labels).most_common(3):
         if count >= SHARED_LABEL_MIN and count >= SHARED_LABEL_SHARE * len(labels):
-            where = ("in " + ", ".join(label_files)) if label_files else "from their file names"
-            warnings.append(_issue(
-                f"{count:,} photos", f"{count:,} of the {len(labels):,} photos got the same label '{label}' {where}: "
-                "a plate is not photographed that often, so these names are probably not plate text. Name each "
-                "photo by its plate text (34FK4522.jpg), or put a CSV with the columns file,label in the zip"))
+            if label_files:
+                where, fix = "in " + ", ".join(label_files), "check that its label column holds each photo's plate text"
+            else:
+                where, fix = "from their file names", ("name each photo by its plate text (34FK4522.jpg), or put a CSV "
+                                                       "with the columns file,label in the zip")
+            warnings.append(_issue(f"{count:,} photos", f"{count:,} of the {len(labels):,} photos got the same label "
+                                   f"'{label}' {where}: a plate is not photographed that often, so these are "
+                                   f"probably not plate text; {fix}"))
     return warnings
 
 
