@@ -184,7 +184,7 @@ def test_hostile_zip(hostile_zip: Path, tmp_path: Path) -> None:
     assert "tfrecords" not in report
 
 
-def test_a_zip_brings_its_labels_in_a_csv_or_an_annotation_file(tmp_path: Path) -> None:
+def test_a_zip_or_folder_brings_its_labels_in_a_csv_or_an_annotation_file(tmp_path: Path) -> None:
     """Photos with camera names and a CSV giving each one's plate text, as a parking system exports
     them: the CSV's labels are used, and every row or photo that cannot be matched is told why."""
     from engine.data.labels import label_from_filename
@@ -207,13 +207,21 @@ def test_a_zip_brings_its_labels_in_a_csv_or_an_annotation_file(tmp_path: Path) 
     assert labels == {**{f"photos/{n}": t for n, t in plates.items() if n not in ("IMG_1001.jpg", "IMG_1007.jpg")},
                       "more/PIC1.jpg": "06 XY 42"}
     reasons = {item["file"]: item["reason"] for item in report["rejected"]}
-    assert reasons["IMG_9999.jpg"] == "listed in labels.csv, but the zip holds no such photo"
+    assert reasons["IMG_9999.jpg"] == "listed in labels.csv, but there is no such photo"
     assert reasons["photos/IMG_1010.jpg"].startswith("not listed in labels.csv or annotations.txt")
     assert "'34AB101'" in reasons["photos/IMG_1001.jpg"] and "'34AB999'" in reasons["photos/IMG_1001.jpg"]
     assert reasons["readme.txt"].startswith("not an image file")  # text that names no photo is no label file
     assert reasons["photos/IMG_1007.jpg"] == "annotations.txt gives it no plate text"
     assert len(reasons) == 5 and report["labels_from"] == ["labels.csv", "more/annotations.txt"]
     assert report["warnings"] == []
+
+    # the same files in a folder (the command line's import) give the same dataset
+    folder = tmp_path / "unzipped"
+    zipfile.ZipFile(source).extractall(folder)
+    again = import_dataset(folder, tmp_path / "ds-from-folder")
+    assert {r["original"]: r["label"] for r in DatasetFolder(tmp_path / "ds-from-folder").rows()} == labels
+    assert {item["file"]: item["reason"] for item in again["rejected"]} == reasons
+    assert again["labels_from"] == report["labels_from"]
 
     # a reader (Try it, predict) reads every photo of such a zip: labels there are file names only
     with contextlib.ExitStack() as stack:

@@ -452,7 +452,7 @@ def _build(source, tmp, test_source, test_fraction, max_label_length, keep_case,
         "rejected": rejected,
         "warnings": warnings,
         "skipped": skipped,
-        "labels_from": label_files,  # the zip's own CSV or annotation file; empty: labels are file names
+        "labels_from": label_files,  # CSV or annotation files inside the zip or folder; empty: file names
         "test_fraction": test_fraction,  # with a test source: replaced by the actual fraction below
         "seed": seed,
         "max_label_length": max_label_length,

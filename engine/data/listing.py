@@ -1,9 +1,9 @@
 """What a source offers, before anything is decoded: one `Candidate` per file, with its label.
 
 A source is a zip (checked by engine.data.safezip before a byte is read), a folder, an aocr
-annotation file or a CSV; a zip may hold its own CSV or annotation file, which then labels the
-photos it names. Files known to be rejected without reading them (an unsafe path, a symlink, not an
-image by name, too big, a photo the zip's label file does not name) carry their `problem` already.
+annotation file or a CSV; a zip or folder may hold its own CSV or annotation file, which then
+labels the photos it names. Files known to be rejected without reading them (an unsafe path, a symlink, not an
+image by name, too big, a photo its label file does not name) carry their `problem` already.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from engine.data.safezip import ImportRefused, UnsafeArchive, ZipLimits, open_zi
 from engine.storage.text import decoded_file_name
 
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
-# A zip of photos may bring its labels along: photos with camera names (IMG_1234.jpg) and a CSV or an
-# aocr annotation file naming each one's plate text, as an operator would export them from a system.
+# A zip or folder of photos may bring its labels along: photos with camera names (IMG_1234.jpg) and a
+# CSV or an aocr annotation file naming each one's plate text, as an operator exports them from a system.
 LABEL_FILE_EXTENSIONS = (".csv", ".txt")
 
 
@@ -61,7 +61,7 @@ class FolderFiles(Sequence[Candidate]):
 class Listing:
     candidates: Sequence[Candidate] = field(default_factory=list)
     skipped: int = 0
-    label_files: list[str] = field(default_factory=list)  # a zip's own CSV or annotation file, used for labels
+    label_files: list[str] = field(default_factory=list)  # the CSV or annotation files inside, used for labels
 
 
 def is_junk(name: str) -> bool:
@@ -108,9 +108,9 @@ def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.
 
 
 def _label_rows(name: str, load: Callable[[], bytes], keep_case: bool) -> list[tuple[str, str]]:
-    """(photo path as written, label) of a zip's CSV or annotation file; a ValueError saying why
-    a CSV cannot give labels. An annotation file is any text: the caller keeps it only when its
-    paths name photos of the zip (a readme.txt names none)."""
+    """(photo path as written, label) of a CSV or annotation file among the photos; a ValueError
+    saying why a CSV cannot give labels. An annotation file is any text: the caller keeps it only
+    when its paths name photos beside it (a readme.txt names none)."""
     text = decode_text(load(), base_name(name))
     if name.lower().endswith(".csv"):
         return csv_rows(text, base_name(name), keep_case)
@@ -118,9 +118,9 @@ def _label_rows(name: str, load: Callable[[], bytes], keep_case: bool) -> list[t
 
 
 def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], bytes]]], keep_case: bool) -> None:
-    """Labels from the zip's label files (`texts`: name, loader) for the photos they name; their rows
-    naming no photo of the zip become left-out entries, and so does a photo no label file names
-    (rather than be labelled from its camera name)."""
+    """Labels from the label files of a zip or folder (`texts`: name, loader) for the photos they
+    name; their rows naming no photo there become left-out entries, and so does a photo no label
+    file names (rather than be labelled from its camera name)."""
     photos = {c.name: c for c in listing.candidates if not c.problem}
     by_base: dict[str, list[str]] = {}
     for name in photos:
@@ -152,7 +152,7 @@ def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], byte
         for written, label, photo in found:
             if photo is None:
                 listing.candidates.append(Candidate(written, label, None,
-                                                    f"listed in {base_name(name)}, but the zip holds no such photo"))
+                                                    f"listed in {base_name(name)}, but there is no such photo"))
             elif not label:
                 photos[photo].problem = f"{base_name(name)} gives it no plate text"
             elif photo in given and given[photo][0] != label:
@@ -197,10 +197,10 @@ def _file_problem(path: str | os.PathLike, max_bytes: int) -> str | None:
     return None
 
 
-def _list_folder(root: Path, keep_case: bool, limits: ZipLimits) -> Listing:
+def _list_folder(root: Path, keep_case: bool, limits: ZipLimits, with_label_files: bool) -> Listing:
     top = os.fspath(root)
     files_found = FolderFiles(top, keep_case, limits.max_file_bytes)
-    listing = Listing(files_found)
+    listing, texts = Listing(files_found), []
     for folder, dirs, files in os.walk(top):
         hidden = [d for d in dirs if is_junk(d)]
         listing.skipped += len(hidden)
@@ -210,9 +210,15 @@ def _list_folder(root: Path, keep_case: bool, limits: ZipLimits) -> Listing:
             if is_junk(name):
                 listing.skipped += 1
                 continue
+            if with_label_files and split_extension(name)[1] in LABEL_FILE_EXTENSIONS:
+                texts.append((prefix + name, _file_loader(top, prefix + name, limits.max_file_bytes)))
+                continue
             files_found.names.append(prefix + name)
             if len(files_found) > limits.max_entries:
                 raise ImportRefused(f"{root.name} holds more than {limits.max_entries:,} files; import it in parts.")
+    if texts:  # labels differ from the names: the candidates are made now, not on demand
+        listing.candidates = list(files_found)
+        _label_from_files(listing, texts, keep_case)
     return listing
 
 
@@ -235,12 +241,13 @@ def list_source(source: str | os.PathLike, stack: contextlib.ExitStack, *, keep_
                 limits: ZipLimits | None = None, with_label_files: bool = True) -> Listing:
     """The candidates of a zip, folder, annotation file or CSV (zip handles stay open in `stack`).
 
-    With `with_label_files` (imports) a zip's own CSV or annotation file gives the labels of the
-    photos it names; readers, which label photos by their file names only, list it as a file."""
+    With `with_label_files` (imports) a CSV or annotation file inside a zip or folder gives the
+    labels of the photos it names; readers, which label photos by their file names only, list it
+    as a file."""
     limits = limits or ZipLimits()
     path = Path(source).expanduser()
     if path.is_dir():
-        return _list_folder(path, keep_case, limits)
+        return _list_folder(path, keep_case, limits, with_label_files)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     if path.suffix.lower() == ".zip":
