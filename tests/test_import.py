@@ -246,6 +246,16 @@ def test_a_csv_without_the_columns_is_named_and_camera_names_are_warned_about(tm
     assert "file,label" in warning["reason"]
 
 
+def test_a_label_file_longer_than_a_zip_may_be_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "huge labels.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        zf.writestr("IMG_1.jpg", jpeg())
+        zf.writestr("labels.csv", "file,label\n" + "".join(f"IMG_{i}.jpg,34AB{i}\n" for i in range(21)))
+    with pytest.raises(ImportRefused, match=r"labels.csv lists more than 20 photos; import it in parts"):
+        import_dataset(source, tmp_path / "ds", limits=ZipLimits(max_entries=20))
+    assert not (tmp_path / "ds").exists()
+
+
 def test_report_contents(sample_zip: Path, tmp_path: Path) -> None:
     report = import_dataset(sample_zip, tmp_path / "ds", test_fraction=0.25, seed=3)
     assert report["accepted"] == 40 and report["rejected"] == [] and report["warnings"] == []

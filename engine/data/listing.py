@@ -103,7 +103,7 @@ def _list_zip(path: Path, keep_case: bool, limits: ZipLimits, stack: contextlib.
             texts.append((member.name, loader(member)))
             continue
         listing.candidates.append(_new_candidate(member.name, keep_case, loader(member), member.problem))
-    _label_from_files(listing, texts, keep_case)
+    _label_from_files(listing, texts, keep_case, limits.max_entries)
     return listing
 
 
@@ -117,7 +117,8 @@ def _label_rows(name: str, load: Callable[[], bytes], keep_case: bool) -> list[t
     return annotation_rows(text, keep_case)
 
 
-def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], bytes]]], keep_case: bool) -> None:
+def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], bytes]]], keep_case: bool,
+                      max_rows: int) -> None:
     """Labels from the label files of a zip or folder (`texts`: name, loader) for the photos they
     name; their rows naming no photo there become left-out entries, and so does a photo no label
     file names (rather than be labelled from its camera name)."""
@@ -143,6 +144,8 @@ def _label_from_files(listing: Listing, texts: list[tuple[str, Callable[[], byte
         except (ValueError, OSError) as exc:  # a CSV without the columns, not UTF-8, damaged
             listing.candidates.append(Candidate(name, "", None, str(exc)))
             continue
+        if len(rows) > max_rows:  # each row naming no photo would be a line of the report
+            raise ImportRefused(f"{base_name(name)} lists more than {max_rows:,} photos; import it in parts.")
         folder = posixpath.dirname(name)
         found = [(written, label, photo_of(written, folder)) for written, label in rows]
         if not name.lower().endswith(".csv") and not any(photo for _, _, photo in found):
@@ -218,7 +221,7 @@ def _list_folder(root: Path, keep_case: bool, limits: ZipLimits, with_label_file
                 raise ImportRefused(f"{root.name} holds more than {limits.max_entries:,} files; import it in parts.")
     if texts:  # labels differ from the names: the candidates are made now, not on demand
         listing.candidates = list(files_found)
-        _label_from_files(listing, texts, keep_case)
+        _label_from_files(listing, texts, keep_case, limits.max_entries)
     return listing
 
 
