@@ -2,8 +2,9 @@
 
 A source is a zip (checked by engine.data.safezip before a byte is read), a folder, an aocr
 annotation file or a CSV; a zip or folder may hold its own CSV or annotation file, which then
-labels the photos it names. Files known to be rejected without reading them (an unsafe path, a symlink, not an
-image by name, too big, a photo its label file does not name) carry their `problem` already.
+labels the photos it names. Files known to be rejected without reading them (an unsafe path, a
+symlink, not an image by name, too big, a photo its label file does not name) carry their
+`problem` already.
 """
 from __future__ import annotations
 
