@@ -54,6 +54,8 @@ with form:
             "Dataset", list(by_name), key="train_pick", memory="dataset",
             format_func=lambda n: f"{n}  ({by_name[n]['train']} training photos, {by_name[n]['test']} test photos)")
     with right:
+        if st.session_state.pop("_train_name_used", False):  # the name was the last run's: the next starts unnamed
+            st.session_state["train_name"] = ""  # (set before the box is drawn: popping the key left the browser's text)
         run_name = st.text_input("Run name (optional)", key="train_name", max_chars=80, placeholder="e.g. first try",
                                  help="Helps you find this training later.")
     choices, words = training.start_options()
@@ -71,7 +73,7 @@ with form:
     if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                  disabled=bool(active or outside)):
         if training.start(by_name[dataset_name]["path"], preset, run_name, init_from, filled):
-            st.session_state.pop("train_name", None)  # the name was this run's: the next one starts unnamed
+            st.session_state["_train_name_used"] = True
             st.rerun()
 
 latest = None if watched else next(iter(runs.list_runs()), None)

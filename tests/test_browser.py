@@ -180,6 +180,7 @@ def test_operator_flow(server, page, tmp_path: Path):
     expect(page.get_by_text(re.compile("is running now"))).to_be_hidden()
     page.get_by_text("Start a new training").click()
     expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    expect(page.get_by_role("textbox", name="Run name (optional)")).to_have_value("")  # that name was the last run's
     idle(page)
     shot(page, "3-train-finished")
 
