@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard.runinfo import run_choice
 
 GO_TRAIN = ("pages/train.py", "Go to Train", ":material/model_training:")
+GO_DATA = ("pages/data.py", "Go to Data", ":material/photo_library:")
 
 
 def remembered_choice(label: str, options: Sequence[str], *, key: str, memory: str, default: str | None = None,

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.errors import show_error
+from dashboard.pickers import GO_DATA, GO_TRAIN
 from dashboard.text import fmt_pct, plain
 from engine import runs
 from engine.storage.csvfile import read_csv
@@ -19,6 +21,19 @@ SORTS = ("confidence, lowest first", "confidence, highest first", "label", "file
 def evaluated_runs() -> list[dict]:
     """Runs with a score on their test photos (evaluation.json), newest first."""
     return [r for r in runs.list_runs() if r.get("evaluation")]
+
+
+def nothing_scored() -> tuple[str, tuple[str, str, str]]:
+    """What Results says when no run has a score, and where it sends the operator: to Train when none
+    has finished yet, to Data when the finished ones had no test photos to be scored on."""
+    unscored = sum(r["state"] == "finished" for r in runs.list_runs())
+    if not unscored:
+        return ("No finished training yet. Results appear here when a training ends: it scores itself on the test "
+                "photos it never trained on.", GO_TRAIN)
+    which = "the finished training had" if unscored == 1 else f"the {unscored} finished trainings had"
+    return (f"No training has a score yet: {which} no test photos, kept aside from their dataset. Import the "
+            "photos on the Data page, which keeps a share aside for testing, and train on them; or check a model "
+            "on *Try it*.", GO_DATA)
 
 
 def newest_finished(candidates: list[dict]) -> str | None:
@@ -77,16 +92,31 @@ def top_confusions(run: dict, n: int = 15) -> pd.DataFrame:
 
 # photos, the reader, attention GIFs --------------------------------------------------------------------
 def photo_bytes(run: dict, file: str) -> bytes | None:
-    """The photo behind a predictions row, from the run's dataset (None when it is gone)."""
-    from engine.data.dataset import DatasetFolder
+    """The photo behind a predictions row, from what the run was scored on (None when it is gone): its
+    dataset folder, or the TFRecords, zip or folder that `engine test` read (aocr's testing.tfrecords)."""
+    from engine.data.dataset import DatasetFolder, is_dataset_folder
 
-    if not run.get("dataset"):
+    source = (run.get("evaluation") or {}).get("dataset") or run.get("dataset")
+    if not source or not Path(source).exists():
         return None
+    if not is_dataset_folder(source):
+        return _photos_of(source, Path(source).stat().st_mtime).get(file)
     try:
-        path = DatasetFolder(run["dataset"]).image_path(file)
+        path = DatasetFolder(source).image_path(file)
     except ValueError:
         return None
     return path.read_bytes() if path.is_file() else None
+
+
+@st.cache_data(max_entries=1, show_spinner="Reading the test photos...")
+def _photos_of(source: str, stamp: float) -> dict[str, bytes]:
+    """Every photo of a source that is not a dataset folder, by file name: read once, not on each click."""
+    from engine.data.sources import load_examples
+
+    try:
+        return {example.file: example.image for example in load_examples(source)}
+    except (OSError, ValueError):
+        return {}
 
 
 def model_stamp(run: dict) -> tuple[float, float]:

@@ -22,6 +22,10 @@ STATES = {  # state -> (word, icon, badge colour)
     "unknown": ("Unknown", ":material/help:", "gray"),
 }
 VERDICT_WORDS = {"good": "Good", "poor": "Poor", "unknown": "No score"}
+# A finished run without a score: its dataset kept no photos aside (an aocr recipe's training.tfrecords,
+# or an import with no test share from the command line).
+NOT_SCORED = ("It has no final score: its dataset kept no test photos aside. *Try it* reads photos named by "
+              "their plate text and counts how many it read right.")
 
 
 def run_title(run: dict) -> str:
@@ -48,6 +52,15 @@ def run_choice(run: dict) -> str:
     else:
         parts.append(state_word(run).lower())
     return " · ".join(parts)
+
+
+def score_sentence(run: dict) -> str:
+    """Markdown: how a run scored on its test photos, why a finished one has no score, or nothing yet."""
+    evaluation = run.get("evaluation") or {}
+    if evaluation:
+        return (f"Plate accuracy {fmt_pct(evaluation.get('plate_accuracy'))}, character accuracy "
+                f"{fmt_pct(evaluation.get('char_accuracy'))} on its {evaluation.get('count', 0)} test photos.")
+    return NOT_SCORED if run.get("state") == "finished" else ""
 
 
 def verdict_word(run: dict) -> str:

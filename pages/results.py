@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import bundle, charts, review, threshold, training
 from dashboard import results as res
 from dashboard.common import page_guard
-from dashboard.pickers import choose_run
+from dashboard.pickers import choose_run, nothing_yet
 from dashboard.runinfo import show_verdict
 from dashboard.text import fmt_pct
 from engine.storage.runfolder import RunFolder
@@ -16,9 +16,9 @@ page_guard()
 st.title("Results")
 
 candidates = res.evaluated_runs()
-run = choose_run(candidates, key="results_pick", default=res.newest_finished(candidates),
-                 empty="No finished training yet. Results appear here when a training ends: it scores itself on "
-                       "the test photos it never trained on.")
+if not candidates:
+    nothing_yet(*res.nothing_scored())
+run = choose_run(candidates, key="results_pick", default=res.newest_finished(candidates), empty="")
 evaluation = run["evaluation"]
 
 # how good is it --------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import streamlit as st
 from dashboard import bundle, charts, history
 from dashboard.common import page_guard
 from dashboard.pickers import choose_run, nothing_yet
-from dashboard.runinfo import run_title, show_verdict, started_from, state_badge
-from dashboard.text import fmt_duration, fmt_pct, fmt_time, plain, quoted
+from dashboard.runinfo import run_title, score_sentence, show_verdict, started_from, state_badge
+from dashboard.text import fmt_duration, fmt_time, plain, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
 
@@ -45,8 +45,7 @@ with st.container(border=True):
     status = run["status"]
     st.markdown(f"Trained on {quoted(run['dataset_name'] or '?')}, started from {started_from(run)}, "
                 f"{fmt_time(run['created_at'])}; it took {fmt_duration(status.get('elapsed_seconds'))}. "
-                f"Plate accuracy {fmt_pct(run['plate_accuracy'])}, character accuracy {fmt_pct(run['char_accuracy'])} "
-                "on its test photos.")
+                + score_sentence(run))
     show_verdict(run.get("verdict"))
     download, delete = st.columns([3, 2])
     with download:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import live, training
 from dashboard.common import page_guard
-from dashboard.pickers import remembered_choice
+from dashboard.pickers import GO_DATA, nothing_yet, remembered_choice
 from dashboard.runinfo import run_title
 from dashboard.text import quoted
 from engine import runs
@@ -44,9 +44,7 @@ with form:
                  "and come back to watch it.")
     datasets = runs.list_datasets()
     if not datasets:
-        st.info("There is no dataset yet. Import plate photos on the Data page first.", icon=":material/info:")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/photo_library:")
-        st.stop()
+        nothing_yet("There is no dataset yet. Import plate photos on the Data page first.", GO_DATA)
     by_name = {d["name"]: d for d in datasets}
     left, right = st.columns([2, 1])
     with left:

@@ -656,6 +656,37 @@ def test_runs_page_table_in_words_verdict_download_and_details(trained: dict, ho
     assert [b.label for b in at.get("download_button")][0].startswith("Download the model (")
 
 
+def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(studio_home: Path, sample_zip: Path,
+                                                                                 tmp_path: Path, monkeypatch):
+    """aocr's recipe trains on training.tfrecords, which holds no test photos: Results and Runs say why the
+    run has no score (not "no finished training yet"), and `engine test` on testing.tfrecords gives it one."""
+    from engine.data.sample import make_sample_zip
+    from model_fixtures import run_engine
+
+    monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
+    training, testing = tmp_path / "training.tfrecords", tmp_path / "testing.tfrecords"
+    run_engine(["dataset", str(sample_zip), str(training)], studio_home)
+    run_engine(["dataset", str(make_sample_zip(tmp_path / "more.zip", count=12, seed=5)), str(testing)], studio_home)
+    run = studio_home / "runs" / "aocr-recipe"
+    run_engine(["train", str(training), "--model-dir", str(run), "--max-steps", "10", "--batch-size", "8"], studio_home)
+
+    at = app("pages/results.py")
+    assert "No training has a score yet: the finished training had no test photos" in page_text(at)
+    assert [link.proto.label for link in at.get("page_link")] == ["Go to Data"]
+    at = app("pages/runs.py")
+    assert at.dataframe[0].value.iloc[0]["plate accuracy"] == "not scored"
+    assert "It has no final score: its dataset kept no test photos aside." in page_text(at)
+
+    run_engine(["test", testing.name, "--model-dir", str(run)], studio_home, cwd=tmp_path)  # as typed in its folder
+    at = app("pages/results.py")
+    no_trouble(at)
+    assert metrics(at)["Test photos"] == "12"
+    assert not at.warning  # the photo of the first row comes from testing.tfrecords, with its attention GIF
+    assert any("Where the model looks" in c for img in at.image for c in img.captions)
+    at = app("pages/runs.py")
+    assert "on its 12 test photos." in page_text(at)
+
+
 # user text --------------------------------------------------------------------------------------
 def test_names_labels_and_file_names_are_shown_as_text_never_as_markdown(trained: dict, tiny: Path, home: Path):
     from dashboard import results as res

@@ -36,7 +36,8 @@ def evaluate(model_dir: str | os.PathLike, dataset: str | os.PathLike | Sequence
         "aocr_score": aocr_score(texts, labels),
         "count": len(examples),
         "correct": sum(t == l for t, l in zip(texts, labels)),
-        "dataset": str(dataset) if not isinstance(dataset, (list, tuple)) else "(examples)",
+        # absolute, as a run's config has it: the dashboard shows the photos from it, from its own folder
+        "dataset": os.path.abspath(dataset) if not isinstance(dataset, (list, tuple)) else "(examples)",
         "checkpoint": checkpoint,
         "evaluated_at": now_iso(),
     }
