@@ -202,6 +202,8 @@ def main() -> int:
     calibration = training_inputs(model_dir, fit)
     if calibration:
         variants["full int8"] = write_tflite(options.work_dir / "int8", tflite_bytes(reader.model, "int8", calibration), info)
+        variants["int8 conv only"] = write_tflite(options.work_dir / "int8-conv",
+                                                  tflite_bytes(reader.model, "int8-conv", calibration), info)
 
     load_before = os.getloadavg()[0]
     with Busy(options.busy, seconds=900) as busy:
@@ -252,7 +254,7 @@ def main() -> int:
     fast = litert_texts(rp, variants["float"], [e.image for e in examples], fast=True)
     print(f"  TFLite float, --fast   {plate_accuracy(fast, labels):7.2%}  (the photo as given only, never in its {len(reader.views)} views)")
     if not calibration:
-        print("  (full int8 not measured: the run's training photos, needed to calibrate it, were not found)")
+        print("  (full int8 and int8 conv only not measured: the run's training photos, needed to calibrate it, were not found)")
     return 0
 
 

@@ -81,9 +81,10 @@ def tflite_bytes(model, quantize: str | None = None, representative: Iterable | 
     """TFLite flatbuffer, builtin ops only: images [N, V, H, W, 1] float32 -> read_outputs (any N, V).
 
     `quantize`: None (float32, what the export ships: it reads exactly like PlateReader), "dynamic"
-    (int8 weights, activations quantised on the fly) or "int8" (int8 throughout, float input and
-    outputs; `representative` yields the [1, V, H, W, 1] inputs it is calibrated on). bench/bench_read.py
-    measures what either costs in accuracy and buys in speed.
+    (int8 weights, activations quantised on the fly), "int8" (int8 throughout, float input and
+    outputs; `representative` yields the [1, V, H, W, 1] inputs it is calibrated on) or "int8-conv"
+    (calibrated like "int8", but only the convolutions in int8, the attention decoder in float).
+    bench/bench_read.py measures what each costs in accuracy and buys in speed.
     """
     import tensorflow as tf
 
@@ -99,14 +100,24 @@ def tflite_bytes(model, quantize: str | None = None, representative: Iterable | 
     holder.variables_read = [getattr(v, "value", v) for v in model.weights]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([infer.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize not in (None, "dynamic", "int8"):
-        raise ValueError(f"quantize must be None, 'dynamic' or 'int8' (got {quantize!r}).")
+    if quantize not in (None, "dynamic", "int8", "int8-conv"):
+        raise ValueError(f"quantize must be None, 'dynamic', 'int8' or 'int8-conv' (got {quantize!r}).")
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "int8":
+    if quantize in ("int8", "int8-conv"):
         if representative is None:
             raise ValueError("int8 quantisation needs representative inputs (a few hundred training photos).")
         converter.representative_dataset = lambda: ([x] for x in representative)
+    if quantize == "int8-conv":
+        # The converter leaves the op types it is told to in float only through its quantisation debugger.
+        from ai_edge_litert.interpreter import Interpreter
+
+        float_ops = {op["op_name"] for op in Interpreter(model_content=tflite_bytes(model))._get_ops_details()}
+        options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=sorted(float_ops - {"CONV_2D", "DEPTHWISE_CONV_2D"}))
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: ([x] for x in list(representative)[:8]), debug_options=options)
+        return debugger.get_nondebug_quantized_model()
     return converter.convert()
 
 
