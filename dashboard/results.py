@@ -30,10 +30,10 @@ def nothing_scored() -> tuple[str, tuple[str, str, str]]:
     if not unscored:
         return ("No finished training yet. Results appear here when a training ends: it scores itself on the test "
                 "photos it never trained on.", GO_TRAIN)
-    which = "the finished training had" if unscored == 1 else f"the {unscored} finished trainings had"
-    return (f"No training has a score yet: {which} no test photos, kept aside from their dataset. Import the "
-            "photos on the Data page, which keeps a share aside for testing, and train on them; or check a model "
-            "on *Try it*.", GO_DATA)
+    which = ("the finished one was trained on a dataset that keeps" if unscored == 1
+             else f"the {unscored} finished ones were trained on datasets that keep")
+    return (f"No training has a score yet: {which} no test photos aside. Import the photos on the Data page, "
+            "which keeps a share aside for testing, and train on them; or check a model on *Try it*.", GO_DATA)
 
 
 def newest_finished(candidates: list[dict]) -> str | None:

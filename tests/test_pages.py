@@ -671,7 +671,7 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
     run_engine(["train", str(training), "--model-dir", str(run), "--max-steps", "10", "--batch-size", "8"], studio_home)
 
     at = app("pages/results.py")
-    assert "No training has a score yet: the finished training had no test photos" in page_text(at)
+    assert "No training has a score yet: the finished one was trained on a dataset that keeps no test photos aside." in page_text(at)
     assert [link.proto.label for link in at.get("page_link")] == ["Go to Data"]
     at = app("pages/runs.py")
     assert at.dataframe[0].value.iloc[0]["plate accuracy"] == "not scored"
