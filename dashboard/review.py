@@ -28,7 +28,7 @@ def section(run: dict) -> None:
     st.subheader("Labels that look wrong")
     dataset = _dataset(run)
     if dataset is None:
-        st.caption("The dataset of this run is gone, so its labels cannot be reviewed.")
+        st.caption(_no_review(run))
         return
     check = runs.latest_label_check(dataset.path)
     flagged = review_rows(dataset.path, run_dir=run["path"], check_dir=check["path"] if check else None)
@@ -42,6 +42,14 @@ def section(run: dict) -> None:
         st.success("No label looks wrong.", icon=":material/check_circle:")
     _history(dataset)
     _check(run, dataset, check)
+
+
+def _no_review(run: dict) -> str:
+    """Why the labels of a run's dataset cannot be reviewed here."""
+    if run.get("dataset") and Path(run["dataset"]).exists():
+        return (f"Labels are reviewed and fixed in a dataset imported on the Data page; this run was trained on "
+                f"{quoted(run['dataset_name'])}, which is not one.")
+    return "The dataset of this run is gone, so its labels cannot be reviewed."
 
 
 def _dataset(run: dict) -> DatasetFolder | None:

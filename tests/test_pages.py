@@ -681,8 +681,11 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
     at = app("pages/results.py")
     no_trouble(at)
     assert metrics(at)["Test photos"] == "12"
-    assert not at.warning  # the photo of the first row comes from testing.tfrecords, with its attention GIF
-    assert any("Where the model looks" in c for img in at.image for c in img.captions)
+    notes = [shown(e.value) for e in [*at.success, *at.warning]]
+    assert not any("not available" in note for note in notes)  # the first row's photo, from testing.tfrecords,
+    assert any("Where the model looks" in c for img in at.image for c in img.captions)  # ...with its attention GIF
+    assert "of the test plates" in notes[0] and "held-out" not in notes[0], notes  # judged by this score
+    assert "this run was trained on “training.tfrecords”, which is not one." in page_text(at)  # no label review
     at = app("pages/runs.py")
     assert "on its 12 test photos." in page_text(at)
 

@@ -80,9 +80,21 @@ def cli_test(args: argparse.Namespace) -> int:
     result = evaluate(args.model_dir, args.dataset_path, args.output_dir, split=args.split,
                       checkpoint=args.checkpoint, visualize=args.visualize)
     out = args.output_dir or args.model_dir
+    if config and Path(out).resolve() == Path(args.model_dir).resolve():  # a run folder, scored in itself
+        _judge_run(RunFolder(out), result)
     print(f"images: {result['count']}")
     print(f"plate accuracy (exact match): {result['plate_accuracy']:.2%}")
     print(f"character accuracy (1 - CER): {result['char_accuracy']:.2%}")
     print(f"aocr score (edit distance):   {result['aocr_score']:.2%}")
     print(f"wrote {Path(out) / 'predictions.csv'}, confusion.csv, evaluation.json")
     return 0
+
+
+def _judge_run(run, result: dict) -> None:
+    """A run scored in its own folder (aocr's recipe: `test testing.tfrecords` after `train`) gets the
+    verdict its training would have given it with this score, so the dashboard judges by the score."""
+    from engine.reading.verdict import judge
+
+    best = run.status().get("best_val_plate_accuracy")
+    verdict = judge(result, best, run.config().get("resolved") or {})
+    atomic_write_json(run.evaluation_path, {**result, "verdict": verdict})

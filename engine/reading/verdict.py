@@ -19,8 +19,8 @@ ADVICE = {
 
 
 def judge(evaluation: dict | None, best_check: float | None, notes: dict | None = None) -> dict:
-    """`notes`: the data facts of the run (config.json's `resolved`): how many photos were held out."""
-    """{"level": "good" | "poor" | "unknown", "headline": ..., "advice": [...]} for a finished run."""
+    """{"level": "good" | "poor" | "unknown", "headline": ..., "advice": [...]} for a finished run.
+    `notes`: the data facts of the run (config.json's `resolved`): how many photos were held out."""
     notes = notes or {}
     test = (evaluation or {}).get("plate_accuracy")
     if test is None and best_check is None:
