@@ -108,7 +108,7 @@ def photo_bytes(run: dict, file: str) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-@st.cache_data(max_entries=1, show_spinner="Reading the test photos...")
+@st.cache_resource(max_entries=1, show_spinner="Reading the test photos...")  # one shared dict, not a copy a click
 def _photos_of(source: str, stamp: float) -> dict[str, bytes]:
     """Every photo of a source that is not a dataset folder, by file name: read once, not on each click."""
     from engine.data.sources import load_examples

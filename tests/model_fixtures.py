@@ -26,10 +26,9 @@ def engine_env(home: Path) -> dict:
     return env
 
 
-def run_engine(args: list[str], home: Path, timeout: float = 300, check: bool = True,
-               cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """`python -m engine ARGS` with `home` as its data folder, run in `cwd`; `check`: it must succeed."""
-    proc = subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, env=engine_env(home),
+def run_engine(args: list[str], home: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m engine ARGS` with `home` as its data folder; `check`: it must succeed."""
+    proc = subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=engine_env(home),
                           capture_output=True, text=True, timeout=timeout)
     assert not check or proc.returncode == 0, f"engine {args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc

@@ -660,13 +660,14 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
                                                                                  tmp_path: Path, monkeypatch):
     """aocr's recipe trains on training.tfrecords, which holds no test photos: Results and Runs say why the
     run has no score (not "no finished training yet"), and `engine test` on testing.tfrecords gives it one."""
+    from engine.cli import main
     from engine.data.sample import make_sample_zip
     from model_fixtures import run_engine
 
     monkeypatch.delenv("PLATE_STUDIO_PASSWORD", raising=False)
     training, testing = tmp_path / "training.tfrecords", tmp_path / "testing.tfrecords"
-    run_engine(["dataset", str(sample_zip), str(training)], studio_home)
-    run_engine(["dataset", str(make_sample_zip(tmp_path / "more.zip", count=12, seed=5)), str(testing)], studio_home)
+    assert main(["dataset", str(sample_zip), str(training)]) == 0  # in-process: TensorFlow is loaded already
+    assert main(["dataset", str(make_sample_zip(tmp_path / "more.zip", count=12, seed=5)), str(testing)]) == 0
     run = studio_home / "runs" / "aocr-recipe"
     run_engine(["train", str(training), "--model-dir", str(run), "--max-steps", "10", "--batch-size", "8"], studio_home)
 
@@ -677,7 +678,8 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
     assert at.dataframe[0].value.iloc[0]["plate accuracy"] == "not scored"
     assert "It has no final score: its dataset kept no test photos aside." in page_text(at)
 
-    run_engine(["test", testing.name, "--model-dir", str(run)], studio_home, cwd=tmp_path)  # as typed in its folder
+    monkeypatch.chdir(tmp_path)  # the file named as typed in its own folder, not in the dashboard's
+    assert main(["test", testing.name, "--model-dir", str(run)]) == 0
     at = app("pages/results.py")
     no_trouble(at)
     assert metrics(at)["Test photos"] == "12"
