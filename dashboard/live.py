@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts, training
 from dashboard.errors import show_error
-from dashboard.runinfo import run_title, show_verdict, started_from, state_badge, zipping
+from dashboard.runinfo import NOT_SCORED, run_title, show_verdict, started_from, state_badge, zipping
 from dashboard.text import fmt_duration, fmt_pct, plain, quoted
 from engine import runs
 from engine.storage.runfolder import RunFolder
@@ -134,6 +134,10 @@ def _buttons(run: dict) -> None:
         if row.button("Resume", icon=":material/play_arrow:", key="train_resume",
                       help="Continue this training from its last save."):
             training.resume(run["id"])
-    if run["state"] == "finished" or run.get("evaluation"):
+    if run.get("evaluation"):
         if row.button("See results", type="primary", icon=":material/fact_check:", key="train_results"):
             st.switch_page("pages/results.py", query_params={"run": run["id"]})
+    elif run["state"] == "finished":  # no test photos to score it on: Results does not list it, Try it reads with it
+        if row.button("Try it", type="primary", icon=":material/center_focus_strong:", key="train_try",
+                      help=NOT_SCORED):
+            st.switch_page("pages/try_it.py", query_params={"run": run["id"]})

@@ -674,6 +674,8 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
     at = app("pages/results.py")
     assert "No training has a score yet: the finished one was trained on a dataset that keeps no test photos aside." in page_text(at)
     assert [link.proto.label for link in at.get("page_link")] == ["Go to Data"]
+    at = app("pages/train.py", query={"run": run.name})  # its panel: no results to see, but a model to try
+    assert [b.label for b in at.button if b.label in ("See results", "Try it")] == ["Try it"]
     at = app("pages/runs.py")
     assert at.dataframe[0].value.iloc[0]["plate accuracy"] == "not scored"
     assert "It has no final score: its dataset kept no test photos aside." in page_text(at)
@@ -690,6 +692,8 @@ def test_a_run_of_the_aocr_recipe_is_said_unscored_until_engine_test_scores_it(s
     assert "this run was trained on “training.tfrecords”, which is not one." in page_text(at)  # no label review
     at = app("pages/runs.py")
     assert "on its 12 test photos." in page_text(at)
+    at = app("pages/train.py", query={"run": run.name})
+    assert [b.label for b in at.button if b.label in ("See results", "Try it")] == ["See results"]
 
 
 # user text --------------------------------------------------------------------------------------
