@@ -241,6 +241,7 @@ def test_operator_flow(server, page, tmp_path: Path):
     goto_page(page, "Runs")
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     expect(page.get_by_role("heading", name=shown_as_text(RUN_NAME))).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()  # how the runs learned, side by side
     no_hostile_markup(page)
     shot(page, "8-runs")
     page.reload()
