@@ -7,6 +7,8 @@
     python bench/bench_accuracy.py --set two-row --preset balanced        # two-row plates (generated)
     python bench/bench_accuracy.py --set two-row --layouts "es*11,es-two-row" --preset balanced
                                    # Spanish plates, 1 in 12 of them two-row (layout*weight)
+    python bench/bench_accuracy.py --set two-row --layouts "es*8,es-two-row" --masked 2 --preset balanced
+                                   # the same with two characters of each plate hidden ('*')
 
 `tr`/`us` use the fixed splits of ../shared/data/plates (skipped when absent): the `train` side is
 imported (never a test photo), trained on with the engine's CLI, and the best checkpoint is scored on
@@ -61,8 +63,9 @@ def prepare_dataset(options, work: Path) -> tuple[Path, list | None, dict]:
     from engine.data.sample import SAMPLE_LAYOUTS, sample_items
 
     layouts = weighted_layouts(options.layouts) if options.layouts else SAMPLE_LAYOUTS + TWO_ROW
-    _import([str(make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts)), "--out", str(dataset)], work, options.rescore)
-    rows = {text.label: len(text.rows) for _, text, _ in sample_items(1200, 0, layouts)}
+    zip_path = make_sample_zip(work / "mixed.zip", 1200, 0, layouts=layouts, masked=options.masked)
+    _import([str(zip_path), "--out", str(dataset)], work, options.rescore)
+    rows = {text.label: len(text.rows) for _, text, _ in sample_items(1200, 0, layouts, options.masked)}
     return dataset, None, rows
 
 
@@ -102,6 +105,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="step limit (default: the preset's, else as many as the time allows)")
     parser.add_argument("--preset", default=None, choices=["quick", "balanced", "best"])
     parser.add_argument("--layouts", default=None, help="two-row set: layouts to draw from, e.g. 'es*11,es-two-row'")
+    parser.add_argument("--masked", type=int, default=0, help="two-row set: characters hidden on each plate ('*' in its label)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N training photos (split.csv order)")
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside the training")
     parser.add_argument("--snapshots", default="200,500,1000", help="also score the model after these steps")

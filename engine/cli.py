@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layouts", default=None, help="comma-separated plate layouts (default: the sample's mix; "
                                                    "'two-row' for plates with two rows of text)")
+    p.add_argument("--masked", type=int, default=0,
+                   help="hide this many characters of each plate, written '*' in its file name, as datasets "
+                        "published for privacy do (e.g. 2)")
 
     p = sub.add_parser("train", help="train the plate reader (starts from the starter model by default)")
     p.add_argument("dataset_path", nargs="?", default=None,

@@ -32,3 +32,14 @@ def test_square_lookalikes_split_their_rows_where_real_plates_do():
     assert {text.replace("\n", "").replace(" ", "") for text, _ in drawn} == {"皖A12345"}
     one_row = [lookalike_print("34FK4522", False, rng) for _ in range(50)]
     assert all(text == "34 FK 4522" and layout in render.ONE_ROW for text, layout in one_row)
+
+
+def test_hidden_characters_stay_hidden_where_the_real_plates_hide_them():
+    """Datasets published for privacy write a hidden character as '*' (`24*0JV*`): look-alikes hide
+    the same places, and print the rows grouped as the plate is (the mark sides with its neighbours)."""
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        new = lookalike_label("24*0JV*", CHARS + "*", rng)
+        assert [i for i, c in enumerate(new) if c == "*"] == [2, 6], new
+    assert lookalike_print("24*0JV*", False, rng)[0] == "24*0 JV*"
+    assert lookalike_print("**52JBC", False, rng)[0] == "**52 JBC"

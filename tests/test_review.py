@@ -206,6 +206,28 @@ def test_pattern_flags_catch_length_and_layout_outliers_and_leave_a_clean_set_al
     assert pattern_flags(mixed) == {}
 
 
+def test_a_hidden_character_breaks_no_pattern_and_hides_none():
+    """Labels of a set published for privacy write covered characters as '*' (`24*0JV*`): a mark is
+    no break of the pattern, and the shares are counted over the labels that show a character there,
+    so a plate of a minority layout is not flagged for the marks on the others; a real typo still is."""
+    from engine.reading.review import pattern_flags
+
+    rng = random.Random(2)
+    def plate(layout: str) -> str:
+        return "".join(rng.choice(DIGITS if k == "D" else LETTERS) for k in layout)
+
+    def hide(label: str, *places: int) -> str:
+        return "".join("*" if i in places else c for i, c in enumerate(label))
+
+    usual = [plate("DDDDLLL") for _ in range(100)]
+    minority = [plate("LDDDDLL") for _ in range(5)]  # 5 in 105: not rare
+    labels = [hide(p, 0, 5) for p in usual[:60]] + [hide(p, 3, 6) for p in usual[60:]]
+    labels += [hide(p, 0, 2) for p in minority[:3]] + [hide(p, 3, 6) for p in minority[3:]]
+    assert pattern_flags(labels) == {}
+    flags = pattern_flags(labels + ["12A4*BC"])
+    assert list(flags) == ["12A4*BC"] and "a letter (A) at position 3" in flags["12A4*BC"]
+
+
 # corrections -------------------------------------------------------------------------------------
 @pytest.fixture
 def small(studio_home: Path, sample_zip: Path) -> DatasetFolder:

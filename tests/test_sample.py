@@ -74,3 +74,21 @@ def test_cli_sample(tmp_path: Path) -> None:
         assert len(zf.namelist()) == 6
     assert main(["sample", str(tmp_path / "folder"), "--count", "4"]) == 0
     assert len(list((tmp_path / "folder").glob("*.jpg"))) == 4
+
+
+def test_masked_sample_sets_hide_characters_and_import_with_their_marks(tmp_path: Path) -> None:
+    """`--masked 2`: two characters of each plate hidden, written '*' in the file name, as datasets
+    published for privacy write them; the import keeps the marks in the labels."""
+    from engine.data.importer import import_dataset
+    from engine.data.dataset import DatasetFolder
+
+    out = tmp_path / "masked.zip"
+    assert main(["sample", str(out), "--count", "30", "--layouts", "es,es-two-row", "--masked", "2"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        labels = [label_from_filename(name) for name in zf.namelist()]
+    assert len(labels) == 30 and all(label.count("*") == 2 and len(label) in (7, 8) for label in labels), labels
+    plain = {text.label for _, text, _ in sample_items(30, 0, ("es", "es-two-row"))}
+    assert not plain & set(labels)
+    import_dataset(out, tmp_path / "dataset", seed=0)
+    rows = DatasetFolder(tmp_path / "dataset").rows()
+    assert sorted(r["label"] for r in rows) == sorted(labels)

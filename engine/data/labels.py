@@ -22,6 +22,9 @@ CSV_LABEL_COLUMNS = ("plate_text", "label", "text", "plate")
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"  # the first character of a Chinese plate
 CN_PLATE_CHARS = PROVINCES + "警学挂港澳使领临试"  # also on Chinese plates: police, learner, trailer, Hong Kong ...
+# Datasets published with some characters hidden for privacy write each hidden one as a mark: the
+# Spanish UC3M-LP writes `24*0JV*` for a plate whose third and last characters are covered.
+MASK_MARKS = "*#?"
 
 # Zip tools and Excel on Chinese and Korean Windows write names and CSVs in the system's code page,
 # not UTF-8. Bytes that are not UTF-8 are read in one of these only when every character that is not

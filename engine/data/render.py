@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.data.labels import PROVINCES
+from engine.data.labels import MASK_MARKS, PROVINCES
 
 DIGITS = "0123456789"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -227,6 +227,17 @@ def _random_pattern(rng: np.random.Generator, rows: int) -> str:
         sizes = np.diff([0, *cuts, total])
         lines.append(sep.join(str(rng.choice(["L", "D", "A"])) * int(n) for n in sizes))
     return "\n".join(lines)
+
+
+def masked(text: PlateText, count: int, rng: np.random.Generator) -> PlateText:
+    """`text` with `count` of its characters hidden, as datasets published for privacy hide them: each
+    is written '*' (MASK_MARKS[0]) in the rows and the label, and draw_plate covers it."""
+    spots = [(r, i) for r, row in enumerate(text.rows) for i, c in enumerate(row) if c not in SEPARATORS]
+    rows = [list(row) for row in text.rows]
+    for k in rng.choice(len(spots), min(count, len(spots)), replace=False):
+        r, i = spots[int(k)]
+        rows[r][i] = MASK_MARKS[0]
+    return PlateText.of(["".join(row) for row in rows])
 
 
 def plate_text(layout: str, rng: np.random.Generator) -> PlateText:
@@ -554,7 +565,9 @@ def draw_plate(text: PlateText, layout: str, rng: np.random.Generator, fonts: Se
     caps = [cap * _u(rng, spec.top_h), cap] if two else [cap]
     fit = (0.76 if two else 0.84) * h * (1 - top - bottom) / sum(caps)  # margins the photo's crop may eat
     caps, cap = [c * min(1.0, fit) for c in caps], cap * min(1.0, fit)
-    masks = [_text_mask(row, t, c) for row, c in zip(text.rows, caps)]
+    # A hidden character (a mask mark) is drawn as some character, then covered, as on a published photo.
+    drawn = ["".join(_pick(DIGITS + LETTERS, rng) if c in MASK_MARKS else c for c in row) for row in text.rows]
+    masks = [_text_mask(row, t, c) for row, c in zip(drawn, caps)]
 
     # Horizontal: bands, margins, a place for stacked letters, then the width the text needs.
     band = spec.band if rng.random() < spec.band_p else ""
@@ -596,8 +609,9 @@ def draw_plate(text: PlateText, layout: str, rng: np.random.Generator, fonts: Se
     area0, area1 = band_w + margin, w - right_w - margin
     emboss = rng.random() < spec.emboss
     shade = tuple(int(v * 0.55) for v in paper)
+    hide = _hider(p) if any(c in MASK_MARKS for c in text.label) else None
     lefts, rights = [], []
-    for (mask, boxes), c in zip(masks, caps):
+    for (mask, boxes), c, row in zip(masks, caps, text.rows):
         row_w = mask.shape[1] + (stack_w if not p.rows else 0)
         x = area0 + (area1 - area0 - row_w) / 2 + (area1 - area0 - row_w) / 2 * _u(rng, (-0.3, 0.3))
         if stack_w and not p.rows:
@@ -607,6 +621,9 @@ def draw_plate(text: PlateText, layout: str, rng: np.random.Generator, fonts: Se
         if emboss:
             _paint(img, mask, x + 1, y + 1, shade)
         _paint(img, mask, x, y, ink)
+        for ch, (_, x0, x1) in zip(row, boxes):  # one box per character of the row, spaces included
+            if hide and ch in MASK_MARKS:
+                hide(x + x0, x + x1, y, c)
         if wide >= 0 and not p.rows:
             p.gap = (x + boxes[wide][1], x + boxes[wide][2])
         p.rows.append((y, c))
@@ -617,6 +634,35 @@ def draw_plate(text: PlateText, layout: str, rng: np.random.Generator, fonts: Se
     for name in spec.extras:
         _EXTRAS[name](p)
     return img
+
+
+def _hider(p: _Plate) -> Callable[[float, float, float, float], None]:
+    """How this plate's hidden characters are covered (x0, x1, cap top, cap height): one way a plate,
+    as one publisher's tool would: a filled box (black, grey, the ink's colour or any), a blur or
+    coarse pixels over the character."""
+    rng, img = p.rng, p.img
+    kind = _pick(("box", "box", "blur", "pixels"), rng)
+    grey = int(rng.integers(0, 200))  # not the plate's own colour: a cover must show that something is hidden
+    colour = _pick(((0, 0, 0), (grey, grey, grey), p.ink, tuple(int(v) for v in rng.integers(0, 256, 3))), rng)
+    pad_x, pad_y, soft = _u(rng, (0.0, 0.15)), _u(rng, (0.0, 0.25)), _u(rng, (0.2, 0.4))
+    blocks = (int(rng.integers(2, 4)), int(rng.integers(2, 5)))
+
+    def hide(x0: float, x1: float, top: float, cap: float) -> None:
+        h, w = img.shape[:2]
+        a, b = max(0, int(x0 - pad_x * cap)), min(w, int(math.ceil(x1 + pad_x * cap)))
+        c, d = max(0, int(top - pad_y * cap)), min(h, int(math.ceil(top + cap * (1 + pad_y))))
+        if b - a < 2 or d - c < 2:
+            return
+        region = img[c:d, a:b]
+        if kind == "box":
+            region[:] = colour
+        elif kind == "blur":
+            region[:] = cv2.GaussianBlur(region, (0, 0), max(1.0, soft * cap))
+        else:
+            region[:] = cv2.resize(cv2.resize(region, blocks, interpolation=cv2.INTER_AREA), (b - a, d - c),
+                                   interpolation=cv2.INTER_NEAREST)
+
+    return hide
 
 
 # --- decorations (none of them is part of the label) --------------------------------------------

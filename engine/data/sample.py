@@ -43,8 +43,10 @@ def layouts_from(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def sample_items(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPLE_LAYOUTS) -> list[tuple[str, render.PlateText, str]]:
-    """(file name, text, layout) plans: unique plates, ~1 in 6 photographed twice."""
+def sample_items(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPLE_LAYOUTS,
+                 masked: int = 0) -> list[tuple[str, render.PlateText, str]]:
+    """(file name, text, layout) plans: unique plates, ~1 in 6 photographed twice; with `masked`, that
+    many characters of each plate hidden (written '*' in its name, covered in its photo)."""
     rng = np.random.default_rng([seed, 0xC0FFEE])
     fonts_cjk = any(f.cjk for f in render.hershey_fonts())
     usable = [l for l in layouts if fonts_cjk or not l.startswith("cn")]
@@ -52,6 +54,8 @@ def sample_items(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPL
     while len(items) < count:
         layout = usable[int(rng.integers(0, len(usable)))]
         text = render.plate_text(layout, rng)
+        if masked:
+            text = render.masked(text, masked, rng)
         if text.label in labels:
             continue
         labels.add(text.label)
@@ -61,10 +65,11 @@ def sample_items(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPL
     return items
 
 
-def sample_images(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPLE_LAYOUTS) -> Iterator[tuple[str, bytes]]:
+def sample_images(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMPLE_LAYOUTS,
+                  masked: int = 0) -> Iterator[tuple[str, bytes]]:
     """Yield (file name, JPEG bytes) for the sample set."""
     fonts = render.hershey_fonts()
-    for index, (name, text, layout) in enumerate(sample_items(count, seed, layouts)):
+    for index, (name, text, layout) in enumerate(sample_items(count, seed, layouts, masked)):
         rng = np.random.default_rng([seed, index])
         image = render.photograph(render.draw_plate(text, layout, rng, fonts), rng, DAMAGE)
         ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])
@@ -74,14 +79,14 @@ def sample_images(count: int = 600, seed: int = 0, layouts: Sequence[str] = SAMP
 
 
 def make_sample_zip(path: str | os.PathLike, count: int = 600, seed: int = 0,
-                    layouts: Sequence[str] = SAMPLE_LAYOUTS) -> Path:
+                    layouts: Sequence[str] = SAMPLE_LAYOUTS, masked: int = 0) -> Path:
     """Write a zip of `count` label-named JPEGs (`34FK4522.jpg`, a second photo `34FK4522_1.jpg`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with zipfile.ZipFile(tmp, "w") as zf:
-            for name, data in sample_images(count, seed, layouts):
+            for name, data in sample_images(count, seed, layouts, masked):
                 zip_add(zf, name, data, compress=False)  # JPEGs do not compress
         os.replace(tmp, path)
     except BaseException:
@@ -91,10 +96,10 @@ def make_sample_zip(path: str | os.PathLike, count: int = 600, seed: int = 0,
 
 
 def make_sample_folder(folder: str | os.PathLike, count: int = 600, seed: int = 0,
-                       layouts: Sequence[str] = SAMPLE_LAYOUTS) -> Path:
+                       layouts: Sequence[str] = SAMPLE_LAYOUTS, masked: int = 0) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in sample_images(count, seed, layouts):
+    for name, data in sample_images(count, seed, layouts, masked):
         (folder / name).write_bytes(data)
     return folder
 
@@ -117,12 +122,11 @@ def ensure_sample_dataset(count: int = 600, seed: int = 0) -> Path:
 
 
 def cli_sample(args) -> int:
-    """`python -m engine sample OUT.zip [--count N] [--seed S] [--layouts two-row]` (a folder when OUT is not a .zip)."""
+    """`python -m engine sample OUT.zip [--count N] [--seed S] [--layouts two-row] [--masked 2]` (a folder
+    when OUT is not a .zip)."""
     out = Path(args.output_path)
     layouts = layouts_from(getattr(args, "layouts", None))
-    if out.suffix.lower() == ".zip":
-        make_sample_zip(out, args.count, args.seed, layouts)
-    else:
-        make_sample_folder(out, args.count, args.seed, layouts)
+    make = make_sample_zip if out.suffix.lower() == ".zip" else make_sample_folder
+    make(out, args.count, args.seed, layouts, getattr(args, "masked", 0))
     print(f"Wrote {args.count} synthetic plate images to {out}.", file=sys.stdout)
     return 0

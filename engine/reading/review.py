@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from engine.data.dataset import DatasetFolder
+from engine.data.labels import MASK_MARKS
 from engine.storage.csvfile import read_csv
 from engine.storage.runfolder import RunFolder
 
@@ -29,7 +30,7 @@ MIN_SCORE = 0.2
 
 # the label's own pattern -------------------------------------------------------------------------
 def shape(label: str) -> str:
-    """34FK4522 -> DDLLDDDD: letters L, digits D, anything else kept."""
+    """34FK4522 -> DDLLDDDD: letters L, digits D, anything else kept (24*0JV* -> DD*DLL*)."""
     return "".join("D" if c.isdigit() else "L" if c.isalpha() else c for c in label)
 
 
@@ -62,14 +63,16 @@ def pattern_flags(labels: list[str]) -> dict[str, str]:
     if len(plates) < MIN_PATTERN_LABELS:
         return {}
     lengths = Counter(len(p) for p in plates)
-    shapes = Counter(shape(p) for p in plates)
+    # A hidden character (`24*0JV*`) may be anything: its plate's layout is not known whole.
+    whole = [p for p in plates if not set(p) & set(MASK_MARKS)]
+    shapes = Counter(shape(p) for p in whole)
     by_length = defaultdict(list)
     for plate in plates:
         by_length[len(plate)].append(shape(plate))
     flags = {}
     for plate in plates:
         reason = (_length_reason(plate, lengths, len(plates)) or _position_reason(plate, by_length[len(plate)])
-                  or _shape_reason(plate, shapes, len(plates)))
+                  or (_shape_reason(plate, shapes, len(whole)) if len(whole) >= MIN_PATTERN_LABELS else None))
         if reason:
             flags[plate] = reason
     return flags
@@ -88,12 +91,15 @@ def _position_reason(plate: str, group: list[str]) -> str | None:
         return None
     words = {"D": "a digit", "L": "a letter"}
     for i, kind in enumerate(shape(plate)):
-        kinds = Counter(s[i] for s in group)
+        kinds = Counter(s[i] for s in group if s[i] not in MASK_MARKS)  # what the labels show there
+        seen = sum(kinds.values())
+        if kind in MASK_MARKS or not seen:
+            continue
         usual, count = kinds.most_common(1)[0]
-        if usual != kind and _rare(kinds[kind], len(group)):
-            share = _percent(count / len(group))
-            return (f"{words.get(kind, repr(kind))} ({plate[i]}) at position {i + 1}, where {share} "
-                    f"of {len(plate)}-character labels have {words.get(usual, repr(usual))}")
+        if usual != kind and _rare(kinds[kind], seen):
+            which = f"{len(plate)}-character labels" + (" that show it" if seen < len(group) else "")
+            return (f"{words.get(kind, repr(kind))} ({plate[i]}) at position {i + 1}, where {_percent(count / seen)} "
+                    f"of {which} have {words.get(usual, repr(usual))}")
     return None
 
 

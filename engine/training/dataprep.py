@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from engine.data.dataset import DatasetFolder, is_dataset_folder
+from engine.data.labels import MASK_MARKS
 from engine.data.sources import Example, load_examples
 from engine.data.split import grouped_split
 from engine.model.charset import Charset
@@ -169,21 +170,25 @@ def _box(settings: TrainConfig, sizes: list[tuple[int, int]], start: StartingMod
     return pipeline.Box(height, width)
 
 
-_BOUNDARY = re.compile(r"(?<=\d)(?=\D)|(?<=\D)(?=\d)")
+# A space where digits and letters meet; a hidden character (mask mark) sides with its neighbours.
+_OTHER = f"[^\\d{re.escape(MASK_MARKS)}]"
+_BOUNDARY = re.compile(rf"(?<=\d)(?={_OTHER})|(?<={_OTHER})(?=\d)")
 AMBIGUOUS = set("OIQ")  # drawn alike with 0 and 1 in many fonts: showing them would teach confusion
 
 
 def _kind(char: str) -> str:
+    if char in MASK_MARKS:
+        return "hidden"  # stays hidden where the real plate hides one: covered, not printed
     if char.isdigit():
         return "digit"
     if char.isalpha():
         return "latin" if char.isascii() else "letter"  # "letter": e.g. a Chinese province character
-    return "sign"  # e.g. the mark standing for a masked character
+    return "sign"  # e.g. a dash a label keeps
 
 
 def lookalike_label(label: str, chars: str, rng: np.random.Generator) -> str:
     """Random characters in the layout of `label`: each character is replaced by one of the same kind
-    (digit, Latin letter, other letter, sign) from the charset, never by O, I or Q (read as digits)."""
+    (digit, Latin letter, other letter, sign, hidden) from the charset, never by O, I or Q (read as digits)."""
     pools: dict[str, list[str]] = {}
     for c in chars:
         if c not in AMBIGUOUS and c.isprintable():
