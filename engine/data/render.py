@@ -977,7 +977,8 @@ def _cjk_possible(fonts: Sequence[Font]) -> bool:
 
 def render_plate(text: str, rng: np.random.Generator | int | None = None, style: str | None = None,
                  fonts: Sequence[Font] | None = None) -> np.ndarray:
-    """A BGR photo of a plate printing `text` as given (spaces included; a "\\n" starts a second row).
+    """A BGR photo of a plate printing `text` as given (spaces included; a "\\n" starts a second row; a
+    mask mark such as '*' is a character drawn covered, as on photos published for privacy).
 
     `style` is one of LAYOUTS (random when None, of the text's row count); `fonts` defaults to
     hershey_fonts(), so the same seed gives the same bytes anywhere.
