@@ -23,6 +23,7 @@ LONG_BOX = (32, 128)  # long one-row plates (most European and Turkish ones)
 US_BOX = (48, 128)  # US-shaped one-row plates, with smaller characters
 SQUARE_BOX = (80, 160)  # square and two-row plates: each row keeps about 32 px
 TWO_ROW_ASPECT = 1.7  # photos narrower than 1.7 x their height: square and two-row plates
+SOME_TWO_ROW = 0.02  # from this share of two-row-shaped photos up, long plates get US_BOX (input_shape_for)
 
 
 # How a reader views each photo: (rows, columns) in percent of its height and width, taken off each
@@ -63,10 +64,14 @@ def input_shape_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
     squarest = aspects[len(aspects) // 10]
     if squarest < TWO_ROW_ASPECT:
         return SQUARE_BOX
-    two_row_shaped = sum(a < TWO_ROW_ASPECT for a in aspects)
-    if squarest >= 2.6 and two_row_shaped < max(2, 0.02 * len(aspects)):
+    if squarest >= 2.6 and two_row_shaped(sizes) < max(2, SOME_TWO_ROW * len(aspects)):
         return LONG_BOX
     return US_BOX
+
+
+def two_row_shaped(sizes: list[tuple[int, int]]) -> int:
+    """How many of these (width, height) photos are shaped like square or two-row plates."""
+    return sum(w / max(h, 1) < TWO_ROW_ASPECT for w, h in sizes)
 
 
 def decode_gray(image: bytes | np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from engine.data.labels import MASK_MARKS
 from engine.data.sources import Example, load_examples
 from engine.data.split import grouped_split
 from engine.model.charset import Charset
-from engine.model.preprocess import STRIDE, input_shape_for
+from engine.model.preprocess import SOME_TWO_ROW, STRIDE, input_shape_for, two_row_shaped
 from engine.model.starter import StartingModel
 from engine.training import pipeline
 from engine.training.settings import LOOKALIKES, TrainConfig
@@ -114,7 +114,8 @@ def prepare(settings: TrainConfig, dataset: str, val_dataset: str | None, start:
     count = LOOKALIKES if settings.synthetic_fraction > 0 else 0
     if count:
         progress(f"Drawing {count} look-alike plates")
-        sources.append((_lookalikes(train_labels, charset, count, box, settings.seed), settings.synthetic_fraction))
+        two_rows = _two_row_share(box, sizes)
+        sources.append((_lookalikes(train_labels, charset, count, two_rows, settings.seed), settings.synthetic_fraction))
     notes.update({"train_images": len(train_labels), "check_images": len(check), "lookalikes": count})
     log.info("Data: %d training photos, %d held out for checks, %d look-alikes; input %dx%d; %d characters: %s",
              len(train_labels), len(check), count, box.height, box.width, len(charset.chars), charset.chars)
@@ -200,21 +201,34 @@ def lookalike_label(label: str, chars: str, rng: np.random.Generator) -> str:
     return "".join(out)
 
 
-def lookalike_print(label: str, two_rows: bool, rng: np.random.Generator) -> tuple[str, str]:
+def _two_row_share(box: pipeline.Box, sizes: list[tuple[int, int]]) -> float:
+    """The share of look-alikes printed on two rows: half in the square box (a tenth or more of the
+    photos are square); else twice the share of two-row-shaped photos, when they are enough to have
+    chosen the taller box for the long ones (SOME_TWO_ROW): a few two-row plates among long ones learn
+    from look-alikes too (bench/bench_accuracy.py --set two-row --layouts "es*8,es-two-row" --masked 2:
+    1 and 3 more of 31 two-row plates, quiet and busy)."""
+    if box.height >= 64:
+        return 0.5
+    share = two_row_shaped(sizes) / max(1, len(sizes))
+    return min(0.5, 2 * share) if share >= SOME_TWO_ROW else 0.0
+
+
+def lookalike_print(label: str, two_rows: float, rng: np.random.Generator) -> tuple[str, str]:
     """How a look-alike prints `label` (a space where digits and letters meet) and the layout that
-    draws it. With `two_rows`, half of them print on two rows, split anywhere but after a lone
+    draws it. A share `two_rows` of them print on two rows, split anywhere but after a lone
     character: real plates put 2 to 5 on top (Chinese 2 + 5, Spanish 4 + 3, square European
     2 + 4 or 5 + 2), rarely just half."""
     from engine.data import render
 
-    if two_rows and rng.random() < 0.5 and len(label) >= 4:
+    if two_rows and rng.random() < two_rows and len(label) >= 4:
         cut = int(rng.integers(2, len(label) - 1))
         return "\n".join(_BOUNDARY.sub(" ", row) for row in (label[:cut], label[cut:])), str(rng.choice(render.TWO_ROW))
     return _BOUNDARY.sub(" ", label), str(rng.choice(render.ONE_ROW))
 
 
-def _lookalikes(labels: list[str], charset: Charset, count: int, box: pipeline.Box, seed: int) -> pipeline.Records:
-    """Rendered plates imitating the real labels, encoded once as PNG at about the working size."""
+def _lookalikes(labels: list[str], charset: Charset, count: int, two_rows: float, seed: int) -> pipeline.Records:
+    """Rendered plates imitating the real labels (a share `two_rows` of them on two rows), encoded once
+    as PNG at about the working size."""
     import cv2
 
     from engine.data import render
@@ -222,7 +236,6 @@ def _lookalikes(labels: list[str], charset: Charset, count: int, box: pipeline.B
     fonts = render.hershey_fonts() + render.system_fonts()
     rng = np.random.default_rng([seed, 7919])
     wanted = set(charset.chars)
-    two_rows = box.height >= 64  # square photos: some plates of the set have two rows
     images, out_labels = [], []
     for _ in range(count):
         label = lookalike_label(labels[int(rng.integers(0, len(labels)))], charset.chars, rng)
