@@ -66,12 +66,17 @@ def pattern_flags(labels: list[str]) -> dict[str, str]:
     # A hidden character (`24*0JV*`) may be anything: its plate's layout is not known whole.
     whole = [p for p in plates if not set(p) & set(MASK_MARKS)]
     shapes = Counter(shape(p) for p in whole)
-    by_length = defaultdict(list)
+    # What the labels of each length show at each position, counted once (a hidden character shows nothing).
+    columns: dict[int, list[Counter]] = {}
     for plate in plates:
-        by_length[len(plate)].append(shape(plate))
+        counts = columns.setdefault(len(plate), [Counter() for _ in plate])
+        for i, kind in enumerate(shape(plate)):
+            if kind not in MASK_MARKS:
+                counts[i][kind] += 1
     flags = {}
     for plate in plates:
-        reason = (_length_reason(plate, lengths, len(plates)) or _position_reason(plate, by_length[len(plate)])
+        reason = (_length_reason(plate, lengths, len(plates))
+                  or _position_reason(plate, lengths[len(plate)], columns[len(plate)])
                   or (_shape_reason(plate, shapes, len(whole)) if len(whole) >= MIN_PATTERN_LABELS else None))
         if reason:
             flags[plate] = reason
@@ -86,18 +91,19 @@ def _length_reason(plate: str, lengths: Counter, total: int) -> str | None:
     return f"the label has {len(plate)} characters; {_percent(share)} of labels have {_or_list(common)}"
 
 
-def _position_reason(plate: str, group: list[str]) -> str | None:
-    if len(group) < MIN_PATTERN_LABELS // 2:
+def _position_reason(plate: str, group: int, columns: list[Counter]) -> str | None:
+    """A letter where the `group` labels of this length have digits (or the reverse), from what each
+    position shows (`columns`)."""
+    if group < MIN_PATTERN_LABELS // 2:
         return None
     words = {"D": "a digit", "L": "a letter"}
-    for i, kind in enumerate(shape(plate)):
-        kinds = Counter(s[i] for s in group if s[i] not in MASK_MARKS)  # what the labels show there
+    for i, (kind, kinds) in enumerate(zip(shape(plate), columns)):
         seen = sum(kinds.values())
         if kind in MASK_MARKS or not seen:
             continue
         usual, count = kinds.most_common(1)[0]
         if usual != kind and _rare(kinds[kind], seen):
-            which = f"{len(plate)}-character labels" + (" that show it" if seen < len(group) else "")
+            which = f"{len(plate)}-character labels" + (" that show it" if seen < group else "")
             return (f"{words.get(kind, repr(kind))} ({plate[i]}) at position {i + 1}, where {_percent(count / seen)} "
                     f"of {which} have {words.get(usual, repr(usual))}")
     return None
